@@ -1,0 +1,18 @@
+"""keras-diagnose: tell from the training curves what went wrong, and what to change.
+
+    >>> import diagnose
+    >>> report = diagnose.diagnose(history)          # doctest: +SKIP
+    >>> print(report)                                # doctest: +SKIP
+
+The import is light on purpose (numpy only): the ``diagnose`` command must
+start fast, so tensorflow, pandas, scipy and matplotlib never load unless a
+feature that needs them is used.
+"""
+
+from .api import diagnose
+from .errors import LogError
+from .report import CONDITIONS, Finding, Fix, Report
+from .run import Run
+
+__all__ = ["CONDITIONS", "Finding", "Fix", "LogError", "Report", "Run", "diagnose"]
+__version__ = "0.1.0"

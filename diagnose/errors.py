@@ -1,0 +1,27 @@
+"""The one error type that bad input raises.
+
+Loaders refuse malformed input at the boundary (scikit-learn style): the
+message names the source, where in it (line, column or key) and what is
+wrong, so nothing past the loader ever sees a malformed run and a user never
+sees a traceback from deep inside the engine.
+"""
+
+from __future__ import annotations
+
+
+class LogError(ValueError):
+    """A training log that cannot be read as a run.
+
+    Attributes:
+        source: the file path or object description the log came from.
+        where: the line, column or key at fault (``"line 7"``, ``"key 'val_loss'"``),
+            or ``None`` when the problem concerns the whole source.
+        problem: what is wrong, in words.
+    """
+
+    def __init__(self, source: str, problem: str, where: str | None = None):
+        self.source = source
+        self.where = where
+        self.problem = problem
+        location = f"{source}: {where}" if where else source
+        super().__init__(f"{location}: {problem}")

@@ -1,0 +1,261 @@
+"""Curve features of one run: the numbers the rules reason about.
+
+A :class:`Curve` wraps one series (finite points, NaN onset, smoothing,
+noise, best epoch, slopes, decay fit), computed lazily so a rule that
+needs one slope does not pay for the fit. :class:`Features` picks the
+series a diagnosis is about (main training loss, its validation twin, the
+monitored series, an accuracy-like metric, the learning rate) and infers the
+chance level of a classification task when the logs allow it.
+
+Scale: nothing here compares a loss with a fixed number. Losses are judged
+against the run's own noise (``sigma``) and its own improvement (``span``),
+so multiplying every loss by a constant or adding a constant (a weight
+penalty, say) changes no feature that a rule thresholds. The one exception
+is the chance-level loss, an absolute reference by definition, which is only
+ever used together with accuracy evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from . import curves
+from .metrics import Metric, is_accuracy, metric_names, parse_metric
+from .run import LEARNING_RATE, Run
+
+
+class Curve:
+    """One logged series, ready for judging.
+
+    Attributes:
+        name: the series name as logged.
+        direction: ``"min"`` or ``"max"`` (which way is better).
+        x, y: epochs and values of the finite logged points.
+        bad_epochs: epochs where the value was logged as NaN or inf.
+    """
+
+    def __init__(self, run: Run, name: str, direction: str):
+        self.name = name
+        self.direction = direction
+        values = run.series[name]
+        logged = run.logged[name]
+        finite = logged & np.isfinite(values)
+        self.x = run.epochs[finite]
+        self.y = values[finite]
+        self.bad_epochs = run.epochs[logged & ~np.isfinite(values)]
+        self.n_logged = int(logged.sum())
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @cached_property
+    def smooth(self) -> np.ndarray:
+        return curves.smooth(self.y)
+
+    @cached_property
+    def sigma(self) -> float:
+        """Robust epoch-to-epoch noise (same units as the values)."""
+        return curves.noise_scale(self.y)
+
+    @cached_property
+    def head(self) -> float:
+        """Robust starting level: median of the first three values."""
+        return float(np.median(self.y[:3]))
+
+    @cached_property
+    def tail(self) -> float:
+        """Robust final level: median of the last few values (3, or 10% of the run)."""
+        k = max(3, len(self.y) // 10)
+        return float(np.median(self.y[-k:]))
+
+    @cached_property
+    def best_index(self) -> int:
+        return int(np.argmin(self.y) if self.direction == "min" else np.argmax(self.y))
+
+    @property
+    def best_epoch(self) -> float:
+        return float(self.x[self.best_index])
+
+    @property
+    def best(self) -> float:
+        return float(self.y[self.best_index])
+
+    @property
+    def last(self) -> float:
+        return float(self.y[-1])
+
+    @property
+    def last_epoch(self) -> float:
+        return float(self.x[-1])
+
+    @cached_property
+    def span(self) -> float:
+        """How much the curve improved from its start to its best (>= 0)."""
+        gain = self.head - self.best if self.direction == "min" else self.best - self.head
+        return max(float(gain), 0.0)
+
+    def slope(self, start: int = 0, stop: int | None = None) -> curves.Slope:
+        """Theil-Sen slope of points ``[start:stop]`` (per epoch)."""
+        return curves.theil_sen(self.x[start:stop], self.y[start:stop])
+
+    @cached_property
+    def late_slope(self) -> curves.Slope:
+        """Slope over the last third of the run (at least 4 points)."""
+        k = max(4, len(self.y) // 3)
+        return self.slope(len(self.y) - k)
+
+    @cached_property
+    def early_slope(self) -> curves.Slope:
+        """Slope over the first third of the run (at least 4 points)."""
+        return self.slope(0, max(4, len(self.y) // 3))
+
+    @cached_property
+    def decay(self) -> curves.DecayFit | None:
+        """Decay fit of the smoothed curve from its highest early point on."""
+        if self.direction != "min" or len(self.y) < 5:
+            return None
+        ys = self.smooth
+        k = int(np.argmax(ys[: max(2, len(ys) // 4)]))
+        return curves.fit_decay(self.x[k:], ys[k:])
+
+
+@dataclass(frozen=True)
+class Chance:
+    """Chance level of a classification task.
+
+    Attributes:
+        classes: the number of classes K.
+        loss: the cross-entropy of a uniform guess, ln K.
+        accuracy: the accuracy of a uniform guess, 1/K.
+        how: how K was inferred, in words.
+    """
+
+    classes: int
+    loss: float
+    accuracy: float
+    how: str
+
+
+class Features:
+    """The series a diagnosis is about, as :class:`Curve` objects."""
+
+    def __init__(self, run: Run, loss: str | None = None, monitor: str | None = None,
+                 metric: str | None = None):
+        self.run = run
+        self.notes: list[str] = []
+        parsed = {m.name: m for m in metric_names(run.names) if run.has(m.name)}
+        self.metrics = parsed
+        self.loss_name = self._pick_loss(parsed, loss)
+        self.train = self._curve(self.loss_name, "min")
+        self.val = self._curve(parse_metric(self.loss_name).val_name, "min") if self.loss_name else None
+        if self.train is None and self.val is not None:
+            self.notes.append(f"only {self.val.name} was logged; judging the run on it alone")
+        self.monitor = self._pick_monitor(parsed, monitor)
+        self.metric_name = self._pick_metric(parsed, metric)
+        self.metric_train = self._curve(self.metric_name, parsed[self.metric_name].direction) \
+            if self.metric_name and self.metric_name in parsed else None
+        val_metric = parse_metric(self.metric_name).val_name if self.metric_name else None
+        self.metric_val = self._curve(val_metric, parsed[val_metric].direction) \
+            if val_metric in parsed else None
+
+    # --- choosing series -------------------------------------------------
+    def _curve(self, name: str | None, direction: str | None) -> Curve | None:
+        if not name or direction is None or not self.run.has(name):
+            return None
+        return Curve(self.run, name, direction)
+
+    def _pick_loss(self, parsed: dict[str, Metric], wanted: str | None) -> str | None:
+        if wanted:
+            return parse_metric(wanted).train_name
+        if "loss" in parsed or "val_loss" in parsed:
+            return "loss"
+        losses = sorted(m.train_name for m in parsed.values() if m.is_loss)
+        if not losses:
+            return None
+        unique = list(dict.fromkeys(losses))
+        if len(unique) > 1:
+            self.notes.append(
+                f"several losses logged ({', '.join(unique)}) and none named 'loss'; "
+                f"judging {unique[0]} (choose with --loss)"
+            )
+        return unique[0]
+
+    def _pick_monitor(self, parsed: dict[str, Metric], wanted: str | None) -> Curve | None:
+        if wanted:
+            m = parsed.get(wanted)
+            return self._curve(wanted, m.direction if m else None)
+        return self.val or self.train
+
+    def _pick_metric(self, parsed: dict[str, Metric], wanted: str | None) -> str | None:
+        if wanted:
+            return parse_metric(wanted).train_name
+        prefix = parse_metric(self.loss_name).output if self.loss_name else None
+        candidates = [m for m in parsed.values() if not m.is_loss and m.direction is not None]
+        # Prefer the accuracy of the same output as the loss, then any accuracy,
+        # then any other metric whose direction is known.
+        candidates.sort(key=lambda m: (m.output != prefix, not is_accuracy(m.base), m.split != "train", m.name))
+        return candidates[0].train_name if candidates else None
+
+    # --- derived facts ----------------------------------------------------
+    @property
+    def main(self) -> Curve | None:
+        """The training loss, or the validation loss when only that was logged."""
+        return self.train if self.train is not None else self.val
+
+    @cached_property
+    def learning_rate(self) -> float | None:
+        """The first logged learning rate, when the log has one."""
+        if not self.run.has(LEARNING_RATE):
+            return None
+        values = self.run.series[LEARNING_RATE][self.run.logged[LEARNING_RATE]]
+        values = values[np.isfinite(values)]
+        return float(values[0]) if len(values) else None
+
+    @cached_property
+    def learning_rate_changes(self) -> list[tuple[float, float]]:
+        """(epoch, new rate) wherever the logged learning rate changed by > 1%."""
+        if not self.run.has(LEARNING_RATE):
+            return []
+        lr = self.run.series[LEARNING_RATE]
+        ok = self.run.logged[LEARNING_RATE] & np.isfinite(lr)
+        x, v = self.run.epochs[ok], lr[ok]
+        change = np.flatnonzero(np.abs(np.diff(v)) > 0.01 * np.abs(v[:-1]))
+        return [(float(x[i + 1]), float(v[i + 1])) for i in change]
+
+    @cached_property
+    def accuracy(self) -> Curve | None:
+        """The accuracy-like curve (validation preferred), if any."""
+        for c in (self.metric_val, self.metric_train):
+            if c is not None and is_accuracy(parse_metric(c.name).base):
+                return c
+        return None
+
+    @cached_property
+    def chance(self) -> Chance | None:
+        """The chance level, when loss and accuracy both point at the same K.
+
+        K is read from the first-epoch loss (a fresh classifier starts near
+        ln K) and accepted only when the first accuracy is within reach of
+        1/K too, so regression losses and pre-trained starts are not mistaken
+        for a K-class guess.
+        """
+        acc = self.accuracy
+        main = self.main
+        if acc is None or main is None or len(main) == 0 or acc.direction != "max":
+            return None
+        first_loss = main.head
+        if not (0.3 < first_loss < 7.5):
+            return None
+        k = int(round(math.exp(first_loss)))
+        k = max(k, 2)
+        if abs(math.log(k) - first_loss) > 0.15 * math.log(k):
+            return None
+        first_acc = float(np.median(acc.y[:3]))
+        if first_acc > 1.0 / k + 0.5 * (1.0 - 1.0 / k):
+            return None
+        return Chance(k, math.log(k), 1.0 / k,
+                      f"first-epoch loss {first_loss:.3g} ~ ln {k} = {math.log(k):.3g}")

@@ -1,0 +1,178 @@
+"""What a diagnosis says: findings, fixes and the report that holds them.
+
+These are plain immutable values. ``Report.to_dict()`` is the stable JSON
+contract of PRODUCT.md (``source``, ``conditions``, ``findings``, ``fixes``;
+keys may be added, never repurposed). Rendering to text and Markdown lives in
+:mod:`diagnose.render`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+CONDITIONS = ("overfitting", "underfitting", "lr_too_high", "lr_too_low", "healthy")
+PROBLEMS = CONDITIONS[:-1]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a rule saw in the curves.
+
+    Attributes:
+        rule: kebab-case rule name (``"val-loss-rising"``).
+        condition: the condition it supports (one of ``CONDITIONS``), or
+            ``"info"`` for an observation that is no problem by itself.
+        epochs: where it shows, as 1-based epoch numbers (first and last of a
+            span, or the epochs of individual events).
+        evidence: the numbers from the run that support it.
+        message: one sentence a person reads.
+        confidence: 0..1, how sure the rule is, from the margin by which the
+            evidence clears its threshold.
+    """
+
+    rule: str
+    condition: str
+    epochs: tuple[float, ...]
+    evidence: dict[str, Any]
+    message: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "condition": self.condition,
+            "epochs": [_json_number(e) for e in self.epochs],
+            "evidence": _jsonable(self.evidence),
+            "message": self.message,
+            "confidence": round(self.confidence, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A concrete change, sized to the run.
+
+    Attributes:
+        action: a short verb (``"lower_learning_rate"``, ``"early_stopping"``).
+        params: what a program would apply (``{"factor": 0.1}``).
+        text: the advice in words, with the run's numbers.
+        code: a snippet to paste.
+        condition: the condition it addresses.
+    """
+
+    action: str
+    params: dict[str, Any]
+    text: str
+    code: str
+    condition: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "params": _jsonable(self.params),
+            "text": self.text,
+            "code": self.code,
+            "condition": self.condition,
+        }
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the live callback did to the training run, and why."""
+
+    epoch: float
+    action: str
+    params: dict[str, Any]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": _json_number(self.epoch),
+            "action": self.action,
+            "params": _jsonable(self.params),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The diagnosis of one run.
+
+    Attributes:
+        source: path or name of the log.
+        conditions: the verdict: problem conditions found, ``("healthy",)``,
+            or empty when the data cannot support a verdict (see ``limitations``).
+        findings: what the rules saw, strongest first.
+        fixes: what to change, at least one per problem condition.
+        limitations: what the data could not support (no validation data,
+            too few epochs), said instead of guessed.
+        notes: what the loader decided on the user's behalf.
+        summary: headline numbers of the run (epochs, best epoch, final losses).
+        actions: what a live callback did during training.
+    """
+
+    source: str
+    conditions: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()
+    fixes: tuple[Fix, ...] = ()
+    limitations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return self.conditions == ("healthy",)
+
+    @property
+    def judged(self) -> bool:
+        """False when the data could not support any verdict."""
+        return bool(self.conditions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "conditions": list(self.conditions),
+            "findings": [f.to_dict() for f in self.findings],
+            "fixes": [f.to_dict() for f in self.fixes],
+            "limitations": list(self.limitations),
+            "notes": list(self.notes),
+            "summary": _jsonable(self.summary),
+            "actions": [a.to_dict() for a in self.actions],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def __str__(self) -> str:
+        from .render import render_text
+
+        return render_text([self], color=False)
+
+
+def _json_number(x: Any) -> Any:
+    """Numbers as JSON has them: ints stay ints, NaN/inf become None."""
+    if isinstance(x, bool) or x is None:
+        return x
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return x
+    if not math.isfinite(f):
+        return None
+    if f.is_integer() and abs(f) < 2**53:
+        return int(f)
+    return float(f"{f:.6g}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str):
+        return value
+    return _json_number(value)

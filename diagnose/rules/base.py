@@ -1,0 +1,101 @@
+"""What a rule is, the registry of rules, and the catalogue built from them.
+
+A rule is a small function from :class:`~diagnose.features.Features` to a
+:class:`~diagnose.report.Finding` (or None), registered with :func:`rule`
+under a kebab-case name, the condition it supports and its thresholds as
+documented options. Its docstring is its catalogue entry: the first
+paragraph says what it detects, the ``Why:`` paragraph why it matters. The
+rule catalogue (``diagnose --list-rules``, docs/rules.md) is generated from
+this registry, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from ..features import Features
+from ..report import Finding
+
+
+@dataclass(frozen=True)
+class Option:
+    """A rule threshold: its default and why the default is what it is."""
+
+    default: float
+    doc: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    condition: str
+    check: Callable[[Features, SimpleNamespace], Finding | None]
+    options: Mapping[str, Option]
+
+    @property
+    def summary(self) -> str:
+        return _doc_part(self.check, 0)
+
+    @property
+    def why(self) -> str:
+        return _doc_part(self.check, 1)
+
+    def params(self, overrides: Mapping[str, Any] | None = None) -> SimpleNamespace:
+        values = {k: o.default for k, o in self.options.items()}
+        for key, value in (overrides or {}).items():
+            if key not in values:
+                known = ", ".join(sorted(values)) or "none"
+                raise ValueError(f"rule {self.name!r} has no option {key!r} (options: {known})")
+            values[key] = value
+        return SimpleNamespace(**values)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str, condition: str, **options: Option):
+    """Register a rule function under ``name``."""
+
+    def register(check):
+        if name in RULES:
+            raise AssertionError(f"rule {name!r} registered twice")
+        RULES[name] = Rule(name, condition, check, options)
+        return check
+
+    return register
+
+
+def _doc_part(fn: Callable, index: int) -> str:
+    paragraphs = [p.strip() for p in inspect.cleandoc(fn.__doc__ or "").split("\n\n")]
+    if index == 0:
+        return " ".join(paragraphs[0].split()) if paragraphs else ""
+    for p in paragraphs:
+        if p.startswith("Why:"):
+            return " ".join(p[4:].split())
+    return ""
+
+
+def confidence(margin: float, full: float = 3.0) -> float:
+    """Map how far evidence clears its threshold (margin >= 1) to 0.5..0.99.
+
+    Just at the threshold a rule is as likely right as wrong; at ``full``
+    times the threshold and beyond it is nearly certain.
+    """
+    if margin <= 1.0:
+        return 0.5
+    frac = min((margin - 1.0) / (full - 1.0), 1.0)
+    return round(0.5 + 0.49 * frac, 2)
+
+
+def epoch_str(epoch: float) -> str:
+    """An epoch number as people write it (12, or 3.4 for step-logged runs)."""
+    return f"{epoch:.0f}" if float(epoch).is_integer() else f"{epoch:.2f}"
+
+
+def fmt(value: float) -> str:
+    """A loss value with four significant digits."""
+    return f"{value:.4g}"

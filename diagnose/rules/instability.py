@@ -1,0 +1,158 @@
+"""Rules for an unstable run: the learning rate is too high (``lr_too_high``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import curves
+from ..report import Finding
+from .base import Option, confidence, epoch_str, fmt, rule
+
+
+@rule("loss-nan", "lr_too_high")
+def loss_nan(f, p):
+    """The loss became NaN or infinite.
+
+    Why: once the loss is NaN every weight it touches is NaN too, and the run
+    is lost from that epoch on. A loss that climbed and then overflowed points
+    at a learning rate far too high; NaN from the very first epoch points at
+    the data (NaN or inf inputs) or a loss/activation mismatch
+    (``from_logits``) at least as much as at the learning rate.
+    """
+    for curve in (f.train, f.val):
+        if curve is None or len(curve.bad_epochs) == 0:
+            continue
+        first = float(curve.bad_epochs[0])
+        before = curve.y[curve.x < first]
+        evidence = {
+            "series": curve.name,
+            "first_bad_epoch": first,
+            "bad_epochs": len(curve.bad_epochs),
+            "logged_epochs": curve.n_logged,
+            "last_finite": float(before[-1]) if len(before) else None,
+            "best_before": float(before.min()) if len(before) else None,
+            "from_first_epoch": len(before) == 0,
+        }
+        if len(before) == 0:
+            message = (f"{curve.name} is NaN/inf from the first epoch on: check the inputs for "
+                       f"NaN/inf and the loss/activation pairing (from_logits) before the learning rate")
+        else:
+            trend = ("after climbing from " + fmt(before.min()) + " to " + fmt(before[-1])
+                     if before[-1] > before.min() + 3 * curves.noise_scale(before) else
+                     "after " + fmt(before[-1]))
+            message = (f"{curve.name} became NaN/inf at epoch {epoch_str(first)} {trend}; "
+                       f"{len(curve.bad_epochs)} of {curve.n_logged} logged epochs are NaN/inf")
+        # A training loss that blows up is the textbook symptom; a validation
+        # loss that does while training stays finite is a weaker sign.
+        conf = 0.95 if curve is f.train else 0.7
+        return Finding("loss-nan", "lr_too_high", (first,), evidence, message, conf)
+    return None
+
+
+@rule(
+    "loss-diverging",
+    "lr_too_high",
+    min_giveback=Option(0.5, "Fraction of its own improvement the training loss must give back "
+                        "(from its best to its final level). Training loss, unlike validation "
+                        "loss, does not rise under overfitting; giving back half of the progress "
+                        "is far outside what epoch-to-epoch noise does in the fixture runs."),
+    min_sigmas=Option(4.0, "The rise must also exceed this many noise standard deviations, so a "
+                      "flat, noisy curve is not called diverging."),
+)
+def loss_diverging(f, p):
+    """The training loss climbs: it ends above its best by a large part of what it had gained, or above where it started.
+
+    Why: gradient descent with a workable learning rate does not make the
+    training loss worse for long. A training loss that climbs back means the
+    steps overshoot: the optimiser is bouncing out of the minimum it found.
+    """
+    t = f.train
+    if t is None or len(t) < 4:
+        return None
+    rise = t.tail - t.best
+    scale = max(t.span, t.sigma)
+    if rise < p.min_sigmas * t.sigma:
+        return None
+    above_start = t.tail > t.head + p.min_sigmas * t.sigma
+    giveback = rise / scale
+    if not (above_start or giveback >= p.min_giveback) or not t.slope(t.best_index).rising:
+        return None
+    evidence = {
+        "best_epoch": t.best_epoch, "best": t.best, "final": t.tail, "start": t.head,
+        "giveback": giveback, "noise_sigma": t.sigma,
+    }
+    where = "above where it started" if above_start else f"{giveback:.0%} of its improvement given back"
+    message = (f"{t.name} fell to {fmt(t.best)} at epoch {epoch_str(t.best_epoch)} and climbed back "
+               f"to {fmt(t.tail)} by epoch {epoch_str(t.last_epoch)} ({where}; start {fmt(t.head)})")
+    margin = max(giveback / p.min_giveback, 3.0 if above_start else 0.0)
+    return Finding("loss-diverging", "lr_too_high", (t.best_epoch, t.last_epoch), evidence,
+                   message, confidence(margin))
+
+
+@rule(
+    "loss-spikes",
+    "lr_too_high",
+    sigmas=Option(6.0, "A spike stands this many noise standard deviations (MAD-based) above "
+                  "the running median of its neighbours; 6 sigma is essentially never reached "
+                  "by Gaussian epoch-to-epoch noise."),
+    min_height=Option(0.3, "...and at least this fraction of the loss's own improvement span "
+                      "(start to best), so a tiny but very clean curve does not spike on "
+                      "rounding noise."),
+)
+def loss_spikes(f, p):
+    """The training loss jumps up sharply for an epoch or a few, then comes back down.
+
+    Why: a spike is one or more oversized steps that threw the weights out of
+    the valley they were in; Adam's running moments then need epochs to
+    recover. Repeated spikes cost epochs, and the next one may not come back.
+    """
+    t = f.train
+    if t is None or len(t) < 6:
+        return None
+    scale = max(t.span, t.sigma)
+    idx = curves.spikes(t.y, t.sigma, p.sigmas)
+    idx = idx[idx > 0]  # the first epoch is high by nature
+    height = t.y[idx] - curves.running_median(t.y, 5)[idx]
+    idx = idx[height >= p.min_height * scale]
+    if len(idx) == 0:
+        return None
+    heights = (t.y[idx] - curves.running_median(t.y, 5)[idx]) / scale
+    epochs = tuple(float(e) for e in t.x[idx])
+    evidence = {"spike_epochs": list(epochs), "largest_spike": float(heights.max()),
+                "noise_sigma": t.sigma, "span": t.span}
+    message = (f"{t.name} spiked {len(idx)} time(s) (epoch(s) {', '.join(epoch_str(e) for e in epochs[:6])}); "
+               f"the largest jump was {heights.max():.0%} of the loss's whole improvement")
+    return Finding("loss-spikes", "lr_too_high", epochs, evidence, message,
+                   confidence(float(heights.max()) / p.min_height * (1 + 0.3 * (len(idx) - 1))))
+
+
+@rule(
+    "loss-oscillating",
+    "lr_too_high",
+    min_flip_rate=Option(0.6, "Fraction of epochs whose direction flips (up after down); "
+                         "independent noise around a trend flips about 2/3 of the time, so "
+                         "this alone says little; the amplitude test below decides."),
+    min_amplitude=Option(0.2, "Noise standard deviation as a fraction of the improvement span. "
+                         "A healthy run's epoch-to-epoch noise is a few percent of what it "
+                         "gains; a loss bouncing by a fifth of its whole progress every epoch is "
+                         "not converging smoothly."),
+)
+def loss_oscillating(f, p):
+    """The training loss zig-zags up and down by a large fraction of its progress.
+
+    Why: an oscillating loss is the optimiser stepping across the valley
+    instead of down it; the run converges slowly, if at all, to a worse point.
+    """
+    t = f.train
+    if t is None or len(t) < 8:
+        return None
+    flips = curves.sign_changes(t.y)
+    scale = max(t.span, 1e-12)
+    amplitude = t.sigma / scale
+    if flips < p.min_flip_rate or amplitude < p.min_amplitude:
+        return None
+    evidence = {"flip_rate": flips, "amplitude": amplitude, "noise_sigma": t.sigma, "span": t.span}
+    message = (f"{t.name} changes direction on {flips:.0%} of epochs with swings of "
+               f"{amplitude:.0%} of its total improvement (sigma {fmt(t.sigma)})")
+    return Finding("loss-oscillating", "lr_too_high", (float(t.x[0]), t.last_epoch), evidence,
+                   message, confidence(amplitude / p.min_amplitude))

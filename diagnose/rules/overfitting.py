@@ -1,0 +1,101 @@
+"""Rules for a model that learns the training set at the expense of new data (``overfitting``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import curves
+from ..report import Finding
+from .base import Option, confidence, epoch_str, fmt, rule
+
+
+def _train_at(t, epoch: float) -> float:
+    """The training loss level around ``epoch`` (median of up to 3 points)."""
+    i = int(np.searchsorted(t.x, epoch))
+    return float(np.median(t.y[max(0, i - 1): i + 2]))
+
+
+@rule(
+    "val-loss-rising",
+    "overfitting",
+    min_rise=Option(0.1, "Rise of the validation loss from its best to its final level, as a "
+                    "fraction of the run's improvement scale (the larger of the training and "
+                    "validation loss's start-to-best drop). 0.1 separates the overfitting "
+                    "fixtures, which give back 15% or more, from healthy runs whose validation "
+                    "loss wobbles around its floor."),
+    min_sigmas=Option(3.0, "The rise must also exceed this many noise standard deviations of the "
+                      "validation loss, so a noisy floor is not mistaken for a rise."),
+    min_after=Option(3, "Validation points needed after the best epoch to call a trend."),
+)
+def val_loss_rising(f, p):
+    """The validation loss reached its best and then rose while the training loss kept falling.
+
+    Why: from the best validation epoch on, the model fits the training set
+    better at the expense of unseen data; every further epoch makes the model
+    you would deploy worse. The weights of the best epoch are the ones to keep.
+    """
+    v, t = f.val, f.train
+    if v is None or len(v) < 5:
+        return None
+    b = v.best_index
+    if len(v) - 1 - b < p.min_after:
+        return None
+    rise = v.tail - v.best
+    scale = max(v.span, t.span if t is not None and len(t) else 0.0, v.sigma)
+    if rise < p.min_sigmas * v.sigma or rise < p.min_rise * scale:
+        return None
+    after = v.slope(b)
+    if not (after.rising or np.all(v.y[b + 1:] > v.best + v.sigma)):
+        return None
+    evidence = {"best_epoch": v.best_epoch, "best": v.best, "final": v.tail,
+                "rise": rise / scale, "noise_sigma": v.sigma,
+                "epochs_after_best": int(len(v) - 1 - b)}
+    train_part = ""
+    if t is not None and len(t) >= 3:
+        at_best, at_end = _train_at(t, v.best_epoch), t.tail
+        if at_end > at_best + 3 * t.sigma:
+            return None  # both rising: instability, not overfitting
+        evidence.update(train_at_best=at_best, train_final=at_end)
+        train_part = f" while {t.name} went from {fmt(at_best)} to {fmt(at_end)}"
+    message = (f"{v.name} was best at epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}) and rose to "
+               f"{fmt(v.tail)} by epoch {epoch_str(v.last_epoch)}{train_part}")
+    margin = min(rise / (p.min_rise * scale), rise / (p.min_sigmas * v.sigma))
+    return Finding("val-loss-rising", "overfitting", (v.best_epoch, v.last_epoch), evidence,
+                   message, confidence(margin))
+
+
+@rule(
+    "gap-widening",
+    "overfitting",
+    min_widening=Option(0.25, "Growth of the validation-minus-training gap over the second half "
+                        "of the run, as a fraction of the run's improvement scale. A stable gap "
+                        "(healthy: the validation set is just harder) does not grow."),
+)
+def gap_widening(f, p):
+    """The training loss keeps falling while the validation loss has stalled, so the gap between them keeps widening.
+
+    Why: when the validation loss stops improving but the training loss does
+    not, the extra progress is memorisation. The run has stopped buying
+    generalisation, and a rise of the validation loss usually follows.
+    """
+    v, t = f.val, f.train
+    if v is None or t is None or len(v) < 8 or len(t) < 8:
+        return None
+    both = np.intersect1d(v.x, t.x)
+    if len(both) < 8:
+        return None
+    half = both[len(both) // 2:]
+    gap = np.interp(half, v.x, v.y) - np.interp(half, t.x, t.y)
+    gap_slope = curves.theil_sen(half, gap)
+    widening = gap_slope.slope * (half[-1] - half[0])
+    scale = max(v.span, t.span, v.sigma)
+    if not gap_slope.rising or widening < p.min_widening * scale:
+        return None
+    if v.late_slope.falling or not t.late_slope.falling:
+        return None  # validation still improving, or training no longer is
+    evidence = {"gap_start": float(gap[0]), "gap_end": float(gap[-1]),
+                "widening": widening / scale, "from_epoch": float(half[0])}
+    message = (f"from epoch {epoch_str(half[0])} the gap {v.name} - {t.name} grew from "
+               f"{fmt(gap[0])} to {fmt(gap[-1])} while {v.name} stalled near {fmt(v.tail)}")
+    return Finding("gap-widening", "overfitting", (float(half[0]), float(half[-1])), evidence,
+                   message, confidence(widening / (p.min_widening * scale)))

@@ -1,0 +1,160 @@
+"""Rules for a run that does not get far enough: ``underfitting`` and ``lr_too_low``.
+
+Whether a loss is "high" cannot be read from the loss alone (a weight
+penalty or a different loss scale moves it), so these rules decide "high"
+from accuracy evidence (chance level, an accuracy that never moves) and
+decide "slow" from the curve's own shape (a fitted decay that is nowhere
+near its asymptote, a curve that never bends).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..report import Finding
+from .base import Option, confidence, epoch_str, fmt, rule
+
+
+def _accuracy_headroom(f):
+    """How far the accuracy is from chance toward perfect (0 = chance, 1 = perfect), or None."""
+    acc = f.accuracy
+    if acc is None:
+        return None
+    base = f.chance.accuracy if f.chance is not None else 0.0
+    return (acc.tail - base) / (1.0 - base)
+
+
+@rule(
+    "stuck-at-chance",
+    "underfitting",
+    margin=Option(0.1, "Accuracy within this fraction of the way from chance (1/K) to perfect "
+                  "counts as chance level."),
+    frozen_range=Option(0.005, "An accuracy whose last half spans less than this (absolute) "
+                        "is frozen: the model gives the same answer to every input."),
+)
+def stuck_at_chance(f, p):
+    """The accuracy stays at chance level (1/K), or freezes at one value while the loss stalls.
+
+    Why: a classifier at chance has learned nothing; one whose accuracy is
+    frozen predicts a constant (usually the majority class). More epochs do
+    not help: the model, its inputs or its learning rate must change.
+    """
+    acc, main = f.accuracy, f.main
+    if acc is None or main is None or len(acc) < 4 or len(main) < 4:
+        return None
+    last_half = acc.y[len(acc) // 2:]
+    frozen = float(np.ptp(last_half)) < p.frozen_range and acc.tail < 0.97
+    at_chance = f.chance is not None and acc.tail <= (
+        f.chance.accuracy + p.margin * (1.0 - f.chance.accuracy))
+    if not (frozen or at_chance) or main.late_slope.falling and not frozen:
+        return None
+    evidence = {"accuracy_series": acc.name, "accuracy_final": acc.tail,
+                "accuracy_range_last_half": float(np.ptp(last_half)), "loss_final": main.tail}
+    if f.chance is not None:
+        evidence.update(classes=f.chance.classes, chance_accuracy=f.chance.accuracy,
+                        chance_loss=f.chance.loss)
+    if at_chance:
+        message = (f"{acc.name} ends at {acc.tail:.3f}, chance level for {f.chance.classes} classes "
+                   f"is {f.chance.accuracy:.3f} ({f.chance.how}); {main.name} ends at {fmt(main.tail)}")
+    else:
+        message = (f"{acc.name} is frozen at {acc.tail:.3f} over the last {len(last_half)} epochs "
+                   f"(range {np.ptp(last_half):.4f}): the model predicts the same thing for every input")
+    return Finding("stuck-at-chance", "underfitting", (float(acc.x[0]), acc.last_epoch), evidence,
+                   message, 0.9 if at_chance and frozen else 0.8)
+
+
+@rule(
+    "plateau-high",
+    "underfitting",
+    max_headroom=Option(0.35, "Accuracy that has covered less than this fraction of the way from "
+                        "chance to perfect counts as poor."),
+)
+def plateau_high(f, p):
+    """The loss has stopped improving while accuracy is still poor, and validation is just as poor.
+
+    Why: a model that has converged to a poor fit lacks capacity (or is
+    over-regularised); training longer will not help, a larger model or
+    better features will.
+    """
+    main = f.main
+    headroom = _accuracy_headroom(f)
+    if main is None or headroom is None or len(main) < 5 or headroom >= p.max_headroom:
+        return None
+    if main.late_slope.falling:
+        return None  # still improving: still-improving's business
+    evidence = {"accuracy_series": f.accuracy.name, "accuracy_final": f.accuracy.tail,
+                "accuracy_headroom": headroom, "loss_final": main.tail}
+    message = (f"{main.name} has flattened at {fmt(main.tail)} while {f.accuracy.name} is only "
+               f"{f.accuracy.tail:.3f} ({headroom:.0%} of the way from chance to perfect)")
+    return Finding("plateau-high", "underfitting", (main.x[len(main) * 2 // 3], main.last_epoch),
+                   evidence, message, confidence(p.max_headroom / max(headroom, 1e-3), 4.0))
+
+
+@rule(
+    "still-improving",
+    "underfitting",
+    max_progress=Option(0.75, "Fraction of the way from the first value to the fitted asymptote "
+                        "that the loss must have covered to count as trained; below it, more "
+                        "epochs would still bring a large part of the achievable gain."),
+)
+def still_improving(f, p):
+    """The loss was still falling steadily when training ended, far from where its fitted curve levels off.
+
+    Why: the run stopped before the model learned what it can; training
+    longer (or with a learning-rate schedule that does not decay to zero
+    early) is the cheapest fix there is.
+    """
+    main = f.main
+    if main is None or len(main) < 5 or not main.late_slope.falling:
+        return None
+    fit = main.decay
+    if fit is None or fit.progress >= p.max_progress:
+        return None
+    horizon = main.last_epoch + len(main)
+    projected = float(fit.predict(horizon))
+    evidence = {"progress": fit.progress, "final": main.tail, "asymptote": fit.asymptote,
+                "projected_epochs": int(horizon), "projected": projected,
+                "late_slope_per_epoch": main.late_slope.slope, "fit": fit.kind, "fit_r2": fit.r2}
+    message = (f"{main.name} was still falling at epoch {epoch_str(main.last_epoch)} "
+               f"({main.late_slope.slope:+.3g}/epoch) and has covered {fit.progress:.0%} of its "
+               f"fitted drop; {len(main)} more epochs would take it to about {fmt(projected)}")
+    return Finding("still-improving", "underfitting", (main.x[len(main) * 2 // 3], main.last_epoch),
+                   evidence, message, confidence(p.max_progress / max(fit.progress, 1e-3), 2.5))
+
+
+@rule(
+    "loss-flat",
+    "lr_too_low",
+    max_bend=Option(2.0, "Ratio of the first third's slope to the last third's. A workable "
+                    "learning rate gives a curve that falls fast and then bends (ratio 5-100 "
+                    "in the healthy fixtures); one that creeps at the same slow pace throughout "
+                    "(ratio near 1) is being held back by its step size."),
+    max_progress=Option(0.5, "...and the fitted decay must be less than this far to its asymptote."),
+)
+def loss_flat(f, p):
+    """The loss creeps down at the same slow pace from start to end, never bending toward a plateau.
+
+    Why: a loss curve that never bends is step-size limited: each epoch moves
+    the weights by about the same small amount. Raising the learning rate
+    2-3x (or up to 10x for a near-flat curve) buys the same progress in a
+    fraction of the epochs.
+    """
+    main = f.main
+    if main is None or len(main) < 6:
+        return None
+    early, late = main.early_slope, main.late_slope
+    if not (early.falling and late.slope < 0):
+        return None
+    bend = early.slope / late.slope
+    fit = main.decay
+    progress = fit.progress if fit is not None else 0.0
+    if bend > p.max_bend or progress > p.max_progress:
+        return None
+    evidence = {"early_slope": early.slope, "late_slope": late.slope, "bend": bend,
+                "progress": progress, "start": main.head, "final": main.tail}
+    if f.learning_rate is not None:
+        evidence["learning_rate"] = f.learning_rate
+    message = (f"{main.name} fell at {early.slope:+.3g}/epoch early and still {late.slope:+.3g}/epoch "
+               f"at the end (from {fmt(main.head)} to {fmt(main.tail)}): the curve never bends")
+    return Finding("loss-flat", "lr_too_low", (float(main.x[0]), main.last_epoch), evidence, message,
+                   confidence(p.max_bend / max(bend, 1e-3), 2.0))

@@ -1,0 +1,163 @@
+"""One training run, normalized: what every loader returns and every rule reads.
+
+Whatever the log looked like (a Keras ``History``, a CSVLogger file with
+appended segments, a Lightning ``metrics.csv``, a Trainer state), the engine
+sees a :class:`Run`: one x axis and named series aligned with it. Names follow
+Keras: a training series is ``loss`` / ``accuracy`` / ``out1_loss``, its
+validation twin carries the ``val_`` prefix, and the learning rate is always
+``learning_rate``. Loaders translate other spellings and record what they did
+in ``notes``.
+
+Two kinds of "no number" are kept apart, because they mean different things:
+a value that was *not logged* (validation every other epoch, a Lightning row
+that only carries validation columns) and a value that *was logged as NaN or
+inf* (the loss blew up). ``series`` holds NaN for both; ``logged`` says which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LEARNING_RATE = "learning_rate"
+VAL_PREFIX = "val_"
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A normalized training run.
+
+    Attributes:
+        source: path or name shown in reports.
+        epochs: float64, strictly increasing x axis. Epoch numbers are
+            1-based, as Keras prints them ("Epoch 12/50"), so a CSVLogger row
+            with ``epoch`` 11 is epoch 12 here. Step-logged runs use
+            fractional epochs.
+        series: metric name -> float64 values aligned with ``epochs``; NaN
+            where the value is NaN, infinite-free (inf becomes NaN with
+            ``logged`` true and the sign kept in ``infinite``).
+        logged: metric name -> bool mask, True where a value was logged.
+        infinite: metric name -> int8 mask, +1/-1 where the logged value was
+            +inf/-inf, 0 elsewhere. Only present for series that had one.
+        granularity: ``"epoch"`` or ``"step"`` (step-logged curves are noisier).
+        format: which loader read it (``"keras_csv"``, ``"history"``, ...).
+        notes: what the loader decided on the user's behalf, in words
+            (segment chosen, columns renamed, series aligned).
+    """
+
+    source: str
+    epochs: np.ndarray
+    series: Mapping[str, np.ndarray]
+    logged: Mapping[str, np.ndarray]
+    infinite: Mapping[str, np.ndarray] = field(default_factory=dict)
+    granularity: str = "epoch"
+    format: str = "history"
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.epochs)
+        for name, values in self.series.items():
+            if len(values) != n or len(self.logged[name]) != n:
+                raise AssertionError(f"series {name!r} is not aligned with epochs")
+        if n > 1 and not np.all(np.diff(self.epochs) > 0):
+            raise AssertionError("epochs must be strictly increasing")
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.series)
+
+    def has(self, name: str) -> bool:
+        """True when ``name`` was logged at least once."""
+        mask = self.logged.get(name)
+        return mask is not None and bool(mask.any())
+
+    @classmethod
+    def from_columns(
+        cls,
+        source: str,
+        columns: Mapping[str, Iterable[float | None]],
+        epochs: Iterable[float] | None = None,
+        **attrs,
+    ) -> Run:
+        """Build a run from plain columns of equal length.
+
+        ``None`` means "not logged"; ``float('nan')`` and infinities mean the
+        value was logged as such. ``epochs`` defaults to 1..n.
+        """
+        raw = {name: list(values) for name, values in columns.items()}
+        n = len(next(iter(raw.values()))) if raw else 0
+        series, logged, infinite = {}, {}, {}
+        for name, values in raw.items():
+            mask = np.fromiter((v is not None for v in values), bool, len(values))
+            arr = np.array([math.nan if v is None else float(v) for v in values], float)
+            inf = np.isinf(arr)
+            if inf.any():
+                infinite[name] = np.where(inf, np.sign(np.nan_to_num(arr)), 0).astype(np.int8)
+                arr[inf] = math.nan
+            series[name], logged[name] = arr, mask
+        x = np.arange(1, n + 1, dtype=float) if epochs is None else np.asarray(list(epochs), float)
+        return cls(source, x, series, logged, infinite, **attrs)
+
+    def head(self, n: int) -> Run:
+        """The first ``n`` epochs: what a live callback had seen at that point."""
+        cut = {k: v[:n] for k, v in self.series.items()}
+        return Run(
+            self.source,
+            self.epochs[:n],
+            cut,
+            {k: v[:n] for k, v in self.logged.items()},
+            {k: v[:n] for k, v in self.infinite.items()},
+            self.granularity,
+            self.format,
+            self.notes,
+        )
+
+
+class RunBuilder:
+    """Accumulates one epoch of logs at a time into a :class:`Run`.
+
+    This is the streaming entry point: the live callback appends each epoch's
+    ``logs`` dict, and ``run()`` gives the same Run a loader would have made
+    from the finished History.
+    """
+
+    def __init__(self, source: str = "live run", format: str = "callback"):
+        self.source = source
+        self.format = format
+        self._epochs: list[float] = []
+        self._columns: dict[str, list[float | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._epochs)
+
+    def append(self, logs: Mapping[str, object], epoch: float | None = None) -> None:
+        """Add one epoch. ``epoch`` is 1-based; by default the next one."""
+        n = len(self._epochs)
+        self._epochs.append(float(n + 1 if epoch is None else epoch))
+        for name, value in logs.items():
+            if name == "lr":
+                name = LEARNING_RATE
+            column = self._columns.get(name)
+            if column is None:
+                column = self._columns[name] = [None] * n
+            column.append(_to_float(value))
+        for column in self._columns.values():
+            if len(column) <= n:
+                column.append(None)
+
+    def run(self) -> Run:
+        return Run.from_columns(self.source, self._columns, self._epochs, format=self.format)
+
+
+def _to_float(value: object) -> float | None:
+    """A logged value as a float; None when it is not a number at all."""
+    try:
+        return float(value)  # numpy scalars, 0-d tensors and Python numbers alike
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,113 @@
+"""From features and findings to a verdict: which conditions, which fixes, what could not be judged."""
+
+from __future__ import annotations
+
+from .features import Features
+from .fixes import early_stopping_fix, fixes_for, noise_patience, replay_early_stopping
+from .metrics import metric_names
+from .report import PROBLEMS, Finding, Report
+from .rules import RULES
+from .rules.base import epoch_str, fmt
+from .run import Run
+
+# Fewer finite points than this and no curve shape can be told from noise:
+# the report says so instead of guessing (a NaN is still reported).
+MIN_POINTS = 3
+# Overfitting needs a validation curve with a best epoch and a few epochs after it.
+MIN_VAL_POINTS = 5
+
+# When two conditions are found from the same evidence, the more specific
+# explanation wins: (loser, winner rules that overrule it).
+_OVERRULED = {
+    # A curve that never bends is step-size limited; "train longer" would be
+    # the wrong cure. But a classifier stuck at chance is underfitting first.
+    "still-improving": ("loss-flat", "val-loss-rising", "gap-widening", "loss-nan", "loss-diverging"),
+    "loss-flat": ("stuck-at-chance", "plateau-high", "loss-nan", "loss-diverging", "loss-spikes",
+                  "loss-oscillating", "val-loss-rising"),
+    "plateau-high": ("stuck-at-chance", "loss-nan", "loss-diverging"),
+    "stuck-at-chance": ("loss-nan", "loss-diverging"),
+}
+
+
+def judge(run: Run, options) -> Report:
+    features = Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric)
+    if options.learning_rate is not None:
+        features.__dict__["learning_rate"] = float(options.learning_rate)
+    limitations = list(features.notes)
+    unknown = [m.name for m in metric_names(run.names) if m.direction is None]
+    if unknown:
+        limitations.append(f"direction unknown for {', '.join(unknown)}: not used")
+    main = features.main
+    if main is None:
+        limitations.append("no loss series found (looked for 'loss' and names containing 'loss')")
+        return Report(run.source, (), limitations=tuple(limitations), notes=run.notes,
+                      summary=_summary(run, features))
+    if features.val is None:
+        limitations.append("no validation data: overfitting cannot be judged")
+    elif len(features.val) < MIN_VAL_POINTS:
+        limitations.append(f"only {len(features.val)} validation points: overfitting cannot be judged")
+    if run.granularity == "step":
+        limitations.append("step-logged training loss: noisier than epoch averages, judged against its own noise")
+
+    findings = _run_rules(features, options)
+    too_short = len(main) < MIN_POINTS
+    if too_short:
+        limitations.append(f"only {len(main)} finite {main.name} values: too few epochs to judge the curve")
+        findings = [x for x in findings if x.rule == "loss-nan"]
+
+    findings = _resolve(findings)
+    conditions = tuple(c for c in PROBLEMS if any(x.condition == c for x in findings))
+    if not conditions and not too_short:
+        conditions = ("healthy",)
+    findings.sort(key=lambda x: (-x.confidence, PROBLEMS.index(x.condition)
+                                 if x.condition in PROBLEMS else 99))
+    fixes = fixes_for(features, conditions, tuple(findings))
+    if conditions == ("healthy",):
+        guard = early_stopping_fix(features, "healthy")
+        if guard is not None:
+            fixes.append(guard)
+    return Report(run.source, conditions, tuple(findings), tuple(fixes), tuple(limitations),
+                  run.notes, _summary(run, features))
+
+
+def _run_rules(features: Features, options) -> list[Finding]:
+    selected = RULES if options.select is None else {n: RULES[n] for n in options.select if n in RULES}
+    unknown = [n for n in (*(options.select or ()), *options.ignore, *options.rules) if n not in RULES]
+    if unknown:
+        raise ValueError(f"unknown rule(s): {', '.join(unknown)} (known: {', '.join(RULES)})")
+    findings = []
+    for name, r in selected.items():
+        if name in options.ignore:
+            continue
+        found = r.check(features, r.params(options.rules.get(name)))
+        if found is not None:
+            findings.append(found)
+    return findings
+
+
+def _resolve(findings: list[Finding]) -> list[Finding]:
+    fired = {x.rule for x in findings}
+    return [x for x in findings if not fired.intersection(_OVERRULED.get(x.rule, ()))]
+
+
+def _summary(run: Run, f: Features) -> dict:
+    summary: dict = {"epochs": len(run), "granularity": run.granularity,
+                     "learning_rate": f.learning_rate, "loss": f.loss_name}
+    main, monitor = f.main, f.monitor
+    if main is not None and len(main):
+        summary.update(loss_start=main.head, loss_end=main.tail)
+        fit = main.decay
+        if fit is not None:
+            summary["converged_fraction"] = fit.progress
+    if monitor is not None and len(monitor):
+        summary.update(monitor=monitor.name, best_epoch=monitor.best_epoch,
+                       best_value=monitor.best, final_value=monitor.last)
+        if len(monitor) >= 4:
+            replay = replay_early_stopping(monitor, noise_patience(monitor))
+            summary["early_stopping"] = {"patience": replay.patience,
+                                         "stopped_epoch": replay.stopped_epoch,
+                                         "saved_epochs": replay.saved_epochs}
+    return summary
+
+
+__all__ = ["judge", "epoch_str", "fmt"]

@@ -27,6 +27,12 @@ from . import curves
 from .metrics import Metric, is_accuracy, metric_names, parse_metric
 from .run import LEARNING_RATE, Run
 
+REGRESSION_METRICS = frozenset(
+    """mae mse rmse msle mape mean_absolute_error mean_squared_error root_mean_squared_error
+    mean_squared_logarithmic_error mean_absolute_percentage_error logcosh log_cosh huber r2
+    r2_score""".split()
+)
+
 
 class Curve:
     """One logged series, ready for judging.
@@ -150,17 +156,25 @@ class Features:
         parsed = {m.name: m for m in metric_names(run.names) if run.has(m.name)}
         self.metrics = parsed
         self.loss_name = self._pick_loss(parsed, loss)
-        self.train = self._curve(self.loss_name, "min")
-        self.val = self._curve(parse_metric(self.loss_name).val_name, "min") if self.loss_name else None
+        self.train = self._curve(self.twin(self.loss_name, "train"), "min")
+        self.val = self._curve(self.twin(self.loss_name, "val"), "min")
         if self.train is None and self.val is not None:
             self.notes.append(f"only {self.val.name} was logged; judging the run on it alone")
         self.monitor = self._pick_monitor(parsed, monitor)
         self.metric_name = self._pick_metric(parsed, metric)
-        self.metric_train = self._curve(self.metric_name, parsed[self.metric_name].direction) \
-            if self.metric_name and self.metric_name in parsed else None
-        val_metric = parse_metric(self.metric_name).val_name if self.metric_name else None
-        self.metric_val = self._curve(val_metric, parsed[val_metric].direction) \
-            if val_metric in parsed else None
+        direction = parse_metric(self.metric_name).direction if self.metric_name else None
+        self.metric_train = self._curve(self.twin(self.metric_name, "train"), direction)
+        self.metric_val = self._curve(self.twin(self.metric_name, "val"), direction)
+
+    def twin(self, name: str | None, split: str) -> str | None:
+        """The logged name of ``name``'s training or validation series, if logged."""
+        if not name:
+            return None
+        key = parse_metric(name).key
+        for m in self.metrics.values():
+            if m.key == key and m.split == split:
+                return m.name
+        return None
 
     # --- choosing series -------------------------------------------------
     def _curve(self, name: str | None, direction: str | None) -> Curve | None:
@@ -170,13 +184,15 @@ class Features:
 
     def _pick_loss(self, parsed: dict[str, Metric], wanted: str | None) -> str | None:
         if wanted:
-            return parse_metric(wanted).train_name
+            return wanted
         if "loss" in parsed or "val_loss" in parsed:
-            return "loss"
-        losses = sorted(m.train_name for m in parsed.values() if m.is_loss)
-        if not losses:
+            return "loss" if "loss" in parsed else "val_loss"
+        # Prefer training series; a validation-only loss still names the pair.
+        losses = sorted(parsed.values(), key=lambda m: (m.split != "train", m.name))
+        unique = list(dict.fromkeys(
+            self.twin(m.name, "train") or m.name for m in losses if m.is_loss))
+        if not unique:
             return None
-        unique = list(dict.fromkeys(losses))
         if len(unique) > 1:
             self.notes.append(
                 f"several losses logged ({', '.join(unique)}) and none named 'loss'; "
@@ -192,13 +208,13 @@ class Features:
 
     def _pick_metric(self, parsed: dict[str, Metric], wanted: str | None) -> str | None:
         if wanted:
-            return parse_metric(wanted).train_name
+            return wanted
         prefix = parse_metric(self.loss_name).output if self.loss_name else None
         candidates = [m for m in parsed.values() if not m.is_loss and m.direction is not None]
         # Prefer the accuracy of the same output as the loss, then any accuracy,
         # then any other metric whose direction is known.
         candidates.sort(key=lambda m: (m.output != prefix, not is_accuracy(m.base), m.split != "train", m.name))
-        return candidates[0].train_name if candidates else None
+        return candidates[0].name if candidates else None
 
     # --- derived facts ----------------------------------------------------
     @property
@@ -227,8 +243,21 @@ class Features:
         return [(float(x[i + 1]), float(v[i + 1])) for i in change]
 
     @cached_property
+    def regression(self) -> bool:
+        """True when a regression metric (mae, mse, ...) is logged beside the loss.
+
+        Keras happily logs ``accuracy`` for a regression model (exact-match
+        of floats, near zero and meaningless); such an accuracy must not be
+        read as a classifier's.
+        """
+        output = parse_metric(self.loss_name).output if self.loss_name else None
+        return any(m.base in REGRESSION_METRICS and m.output == output for m in self.metrics.values())
+
+    @cached_property
     def accuracy(self) -> Curve | None:
-        """The accuracy-like curve (validation preferred), if any."""
+        """The accuracy-like curve of a classifier (validation preferred), if any."""
+        if self.regression:
+            return None
         for c in (self.metric_val, self.metric_train):
             if c is not None and is_accuracy(parse_metric(c.name).base):
                 return c

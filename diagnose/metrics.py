@@ -61,12 +61,9 @@ class Metric:
         return "loss" in self.base
 
     @property
-    def train_name(self) -> str:
-        return self.name[len(VAL_PREFIX):] if self.split == "val" else self.name
-
-    @property
-    def val_name(self) -> str:
-        return self.name if self.split == "val" else VAL_PREFIX + self.name
+    def key(self) -> tuple[str | None, str]:
+        """(output, metric): what a training series and its validation twin share."""
+        return (self.output, self.base)
 
 
 def parse_metric(name: str) -> Metric:
@@ -76,6 +73,13 @@ def parse_metric(name: str) -> Metric:
     Metric(name='val_out1_accuracy', split='val', output='out1', base='accuracy', direction='max')
     """
     split, rest = ("val", name[len(VAL_PREFIX):]) if name.startswith(VAL_PREFIX) else ("train", name)
+    if split == "train" and "_val_" in name:
+        # Some multi-head models log "<output>_val_<metric>" (cls_val_loss)
+        # instead of Keras' "val_<output>_<metric>": same meaning.
+        output, _, metric = name.partition("_val_")
+        inner = parse_metric(f"val_{output}_{metric}")
+        if inner.direction is not None:
+            return Metric(name, "val", inner.output, inner.base, inner.direction)
     key = rest.lower()
     numbered = _NUMBERED.match(key)
     if numbered and _direction(numbered.group(1)) is not None:

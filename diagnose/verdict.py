@@ -23,9 +23,12 @@ _OVERRULED = {
     # the wrong cure. But a classifier stuck at chance is underfitting first.
     "still-improving": ("loss-flat", "val-loss-rising", "gap-widening", "loss-nan", "loss-diverging"),
     "loss-flat": ("stuck-at-chance", "plateau-high", "loss-nan", "loss-diverging", "loss-spikes",
-                  "loss-oscillating", "val-loss-rising"),
+                  "loss-oscillating", "val-loss-rising", "gap-widening"),
     "plateau-high": ("stuck-at-chance", "loss-nan", "loss-diverging"),
     "stuck-at-chance": ("loss-nan", "loss-diverging"),
+    # A model at chance has learned nothing it could overfit.
+    "gap-widening": ("stuck-at-chance",),
+    "val-loss-rising": ("stuck-at-chance",),
 }
 
 

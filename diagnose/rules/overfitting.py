@@ -23,8 +23,9 @@ def _train_at(t, epoch: float) -> float:
                     "validation loss's start-to-best drop). 0.1 separates the overfitting "
                     "fixtures, which give back 15% or more, from healthy runs whose validation "
                     "loss wobbles around its floor."),
-    min_sigmas=Option(3.0, "The rise must also exceed this many noise standard deviations of the "
-                      "validation loss, so a noisy floor is not mistaken for a rise."),
+    min_sigmas=Option(3.0, "The rise must also exceed this many standard errors of the settled "
+                      "level (the noise of a median of the points after the best), so a noisy "
+                      "floor is not mistaken for a rise."),
     min_after=Option(3, "Validation points needed after the best epoch to call a trend."),
 )
 def val_loss_rising(f, p):
@@ -40,14 +41,26 @@ def val_loss_rising(f, p):
     b = v.best_index
     if len(v) - 1 - b < p.min_after:
         return None
-    rise = v.tail - v.best
+    # The level the curve settled at after its best: the median of the latter
+    # half of the points after it (robust to a spike, and on a noisy curve
+    # far steadier than the last few points).
+    after = v.y[b + 1:]
+    settled = after[len(after) // 2:]
+    level = float(np.median(settled))
+    # Compare against the best corrected for its noise bias (the minimum of
+    # a noisy curve sits about a sigma below its true floor; a running median
+    # would erase a genuine narrow best), and against the noise of a median
+    # of len(settled) points, ~1.25 sigma / sqrt(m), not of a single point.
+    best_level = min(v.best + v.sigma, float(np.min(curves.running_median(v.y, 5))))
+    rise = level - min(best_level, level)
     scale = max(v.span, t.span if t is not None and len(t) else 0.0, v.sigma)
-    if rise < p.min_sigmas * v.sigma or rise < p.min_rise * scale:
+    noise = 1.25 * v.sigma / np.sqrt(len(settled))
+    if rise < p.min_sigmas * noise or rise < p.min_rise * scale:
         return None
-    after = v.slope(b)
-    if not (after.rising or np.all(v.y[b + 1:] > v.best + v.sigma)):
+    last = after[-int(p.min_after):]
+    if not (v.slope(b).rising or np.all(last > v.best + v.sigma)):
         return None
-    evidence = {"best_epoch": v.best_epoch, "best": v.best, "final": v.tail,
+    evidence = {"best_epoch": v.best_epoch, "best": v.best, "final": level,
                 "rise": rise / scale, "noise_sigma": v.sigma,
                 "epochs_after_best": int(len(v) - 1 - b)}
     train_part = ""
@@ -58,8 +71,8 @@ def val_loss_rising(f, p):
         evidence.update(train_at_best=at_best, train_final=at_end)
         train_part = f" while {t.name} went from {fmt(at_best)} to {fmt(at_end)}"
     message = (f"{v.name} was best at epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}) and rose to "
-               f"{fmt(v.tail)} by epoch {epoch_str(v.last_epoch)}{train_part}")
-    margin = min(rise / (p.min_rise * scale), rise / (p.min_sigmas * v.sigma))
+               f"about {fmt(level)} by epoch {epoch_str(v.last_epoch)}{train_part}")
+    margin = min(rise / (p.min_rise * scale), rise / (p.min_sigmas * noise))
     return Finding("val-loss-rising", "overfitting", (v.best_epoch, v.last_epoch), evidence,
                    message, confidence(margin))
 
@@ -67,9 +80,11 @@ def val_loss_rising(f, p):
 @rule(
     "gap-widening",
     "overfitting",
-    min_widening=Option(0.25, "Growth of the validation-minus-training gap over the second half "
+    min_widening=Option(0.15, "Growth of the validation-minus-training gap over the second half "
                         "of the run, as a fraction of the run's improvement scale. A stable gap "
-                        "(healthy: the validation set is just harder) does not grow."),
+                        "(healthy: the validation set is just harder) does not grow; reviewers "
+                        "called a run overfitting at 17% (train still falling fast, validation "
+                        "flat)."),
 )
 def gap_widening(f, p):
     """The training loss keeps falling while the validation loss has stalled, so the gap between them keeps widening.

@@ -16,12 +16,17 @@ from .base import Option, confidence, epoch_str, fmt, rule
 
 
 def _accuracy_headroom(f):
-    """How far the accuracy is from chance toward perfect (0 = chance, 1 = perfect), or None."""
-    acc = f.accuracy
-    if acc is None:
+    """How far the accuracy is from chance toward perfect (0 = chance, 1 = perfect), or None.
+
+    The better of training and validation accuracy: underfitting means the
+    model cannot even fit its training data, so a high training accuracy
+    beside a poor validation one is a gap, not underfitting.
+    """
+    if f.accuracy is None:
         return None
     base = f.chance.accuracy if f.chance is not None else 0.0
-    return (acc.tail - base) / (1.0 - base)
+    best = max(c.tail for c in (f.metric_train, f.metric_val) if c is not None and len(c))
+    return (best - base) / (1.0 - base)
 
 
 @rule(
@@ -29,11 +34,16 @@ def _accuracy_headroom(f):
     "underfitting",
     margin=Option(0.1, "Accuracy within this fraction of the way from chance (1/K) to perfect "
                   "counts as chance level."),
-    frozen_range=Option(0.005, "An accuracy whose last half spans less than this (absolute) "
-                        "is frozen: the model gives the same answer to every input."),
+    prior_loss=Option(0.8, "A flat loss at or above this fraction of ln K, with an accuracy that "
+                      "never rises, means the model predicts the class priors: their entropy "
+                      "is 80-100% of ln K for moderately imbalanced classes."),
+    frozen_range=Option(0.01, "An accuracy that spans less than this (absolute) over the whole "
+                        "run after its first epoch is frozen: the model gives the same answer "
+                        "to every input. A converged accuracy is flat at the end too, but it "
+                        "rose first; this looks at the whole run so as not to confuse the two."),
 )
 def stuck_at_chance(f, p):
-    """The accuracy stays at chance level (1/K), or freezes at one value while the loss stalls.
+    """The accuracy stays at chance level (1/K) or freezes at one value, or the loss sits flat near the chance-level loss ln K.
 
     Why: a classifier at chance has learned nothing; one whose accuracy is
     frozen predicts a constant (usually the majority class). More epochs do
@@ -42,23 +52,36 @@ def stuck_at_chance(f, p):
     acc, main = f.accuracy, f.main
     if acc is None or main is None or len(acc) < 4 or len(main) < 4:
         return None
-    last_half = acc.y[len(acc) // 2:]
-    frozen = float(np.ptp(last_half)) < p.frozen_range and acc.tail < 0.97
+    after_first = acc.y[1:]
+    # Frozen means every logged accuracy (training and validation) is frozen:
+    # a small validation set can hold one value for a while on its own.
+    accuracies = [c for c in (f.metric_train, f.metric_val) if c is not None and len(c) >= 6]
+    frozen = bool(accuracies) and acc.tail < 0.97 and all(
+        float(np.ptp(c.y[1:])) < p.frozen_range for c in accuracies)
     at_chance = f.chance is not None and acc.tail <= (
         f.chance.accuracy + p.margin * (1.0 - f.chance.accuracy))
-    if not (frozen or at_chance) or main.late_slope.falling and not frozen:
+    # Predicting the class priors: a flat loss near ln K while the accuracy
+    # goes nowhere. (Such a model's loss is the entropy of the priors.)
+    priors = (f.chance is not None and not main.late_slope.falling
+              and main.tail >= p.prior_loss * f.chance.loss and not acc.late_slope.rising
+              and not acc.slope().rising)
+    if not (frozen or at_chance or priors):
         return None
     evidence = {"accuracy_series": acc.name, "accuracy_final": acc.tail,
-                "accuracy_range_last_half": float(np.ptp(last_half)), "loss_final": main.tail}
+                "accuracy_range": float(np.ptp(after_first)), "loss_final": main.tail}
     if f.chance is not None:
         evidence.update(classes=f.chance.classes, chance_accuracy=f.chance.accuracy,
                         chance_loss=f.chance.loss)
-    if at_chance:
+    if priors and not (at_chance or frozen):
+        message = (f"{main.name} stays flat at {fmt(main.tail)}, {main.tail / f.chance.loss:.0%} of the "
+                   f"chance-level loss ln {f.chance.classes} = {f.chance.loss:.3g}, and {acc.name} never "
+                   f"rises (ends at {acc.tail:.3f}): the model predicts the class priors")
+    elif at_chance:
         message = (f"{acc.name} ends at {acc.tail:.3f}, chance level for {f.chance.classes} classes "
                    f"is {f.chance.accuracy:.3f} ({f.chance.how}); {main.name} ends at {fmt(main.tail)}")
     else:
-        message = (f"{acc.name} is frozen at {acc.tail:.3f} over the last {len(last_half)} epochs "
-                   f"(range {np.ptp(last_half):.4f}): the model predicts the same thing for every input")
+        message = (f"{acc.name} is frozen at {acc.tail:.3f} from epoch {epoch_str(acc.x[1])} on "
+                   f"(range {np.ptp(after_first):.4f}): the model predicts the same thing for every input")
     return Finding("stuck-at-chance", "underfitting", (float(acc.x[0]), acc.last_epoch), evidence,
                    message, 0.9 if at_chance and frozen else 0.8)
 
@@ -102,10 +125,17 @@ def still_improving(f, p):
 
     Why: the run stopped before the model learned what it can; training
     longer (or with a learning-rate schedule that does not decay to zero
-    early) is the cheapest fix there is.
+    early) is the cheapest fix there is. When a validation loss is logged it
+    is the one judged: if it has converged, more epochs would only widen the
+    gap, however much the training loss still falls.
     """
-    main = f.main
+    # What more epochs would buy is read from the validation loss when there
+    # is one (that is what the user keeps), else from the training loss.
+    main = f.val if f.val is not None and len(f.val) >= 5 else f.main
     if main is None or len(main) < 5 or not main.late_slope.falling:
+        return None
+    if f.train is not None and main is not f.train and len(f.train) >= 5 \
+            and not f.train.late_slope.falling:
         return None
     fit = main.decay
     if fit is None or fit.progress >= p.max_progress:
@@ -130,6 +160,9 @@ def still_improving(f, p):
                     "in the healthy fixtures); one that creeps at the same slow pace throughout "
                     "(ratio near 1) is being held back by its step size."),
     max_progress=Option(0.5, "...and the fitted decay must be less than this far to its asymptote."),
+    max_accuracy_gain=Option(0.1, "When an accuracy is logged, it must have gained less than this "
+                             "fraction of the way from chance to perfect: a slow-looking loss "
+                             "that lifts accuracy from 0.5 to 0.8 is not held back."),
 )
 def loss_flat(f, p):
     """The loss creeps down at the same slow pace from start to end, never bending toward a plateau.
@@ -150,6 +183,12 @@ def loss_flat(f, p):
     progress = fit.progress if fit is not None else 0.0
     if bend > p.max_bend or progress > p.max_progress:
         return None
+    acc = f.accuracy
+    if acc is not None and len(acc) >= 3:
+        base = f.chance.accuracy if f.chance is not None else 0.0
+        gain = (acc.tail - acc.head) / (1.0 - base) if acc.direction == "max" else 0.0
+        if gain >= p.max_accuracy_gain:
+            return None
     evidence = {"early_slope": early.slope, "late_slope": late.slope, "bend": bend,
                 "progress": progress, "start": main.head, "final": main.tail}
     if f.learning_rate is not None:

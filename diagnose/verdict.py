@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .features import Features
 from .fixes import early_stopping_fix, fixes_for, noise_patience, replay_early_stopping
 from .metrics import metric_names
@@ -33,6 +35,13 @@ _OVERRULED = {
 
 
 def judge(run: Run, options) -> Report:
+    # A diverged run can log losses near 1e308; squaring them overflows to
+    # inf, which the rules handle as "huge". That is expected, not a warning.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _judge(run, options)
+
+
+def _judge(run: Run, options) -> Report:
     features = Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric)
     if options.learning_rate is not None:
         features.__dict__["learning_rate"] = float(options.learning_rate)

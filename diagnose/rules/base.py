@@ -75,7 +75,8 @@ def _doc_part(fn: Callable, index: int) -> str:
         return " ".join(paragraphs[0].split()) if paragraphs else ""
     for p in paragraphs:
         if p.startswith("Why:"):
-            return " ".join(p[4:].split())
+            text = " ".join(p[4:].split())
+            return text[:1].upper() + text[1:]
     return ""
 
 

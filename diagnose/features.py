@@ -59,8 +59,13 @@ class Curve:
         return len(self.y)
 
     @cached_property
+    def median5(self) -> np.ndarray:
+        """Running median over 5 epochs: the curve without its spikes."""
+        return curves.running_median(self.y, 5)
+
+    @cached_property
     def smooth(self) -> np.ndarray:
-        return curves.smooth(self.y)
+        return curves.smooth(self.y, self.median5)
 
     @cached_property
     def sigma(self) -> float:
@@ -70,13 +75,13 @@ class Curve:
     @cached_property
     def head(self) -> float:
         """Robust starting level: median of the first three values."""
-        return float(np.median(self.y[:3]))
+        return curves.median(self.y[:3])
 
     @cached_property
     def tail(self) -> float:
         """Robust final level: median of the last few values (3, or 10% of the run)."""
         k = max(3, len(self.y) // 10)
-        return float(np.median(self.y[-k:]))
+        return curves.median(self.y[-k:])
 
     @cached_property
     def best_index(self) -> int:
@@ -283,7 +288,7 @@ class Features:
         k = max(k, 2)
         if abs(math.log(k) - first_loss) > 0.15 * math.log(k):
             return None
-        first_acc = float(np.median(acc.y[:3]))
+        first_acc = curves.median(acc.y[:3])
         if first_acc > 1.0 / k + 0.5 * (1.0 - 1.0 / k):
             return None
         return Chance(k, math.log(k), 1.0 / k,

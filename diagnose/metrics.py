@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .run import LEARNING_RATE, VAL_PREFIX
 
@@ -66,6 +67,7 @@ class Metric:
         return (self.output, self.base)
 
 
+@lru_cache(maxsize=4096)
 def parse_metric(name: str) -> Metric:
     """Parse a Keras-style series name.
 

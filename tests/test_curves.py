@@ -63,7 +63,7 @@ def test_spikes_and_sign_changes():
     y = np.linspace(2, 1, 30)
     y[12] += 1.0
     sigma = curves.noise_scale(y)
-    assert list(curves.spikes(y, sigma, 6.0)) == [12]
+    assert list(curves.spikes(y, curves.running_median(y, 5), sigma, 6.0)) == [12]
     zigzag = 1 + 0.1 * (-1) ** np.arange(20)
     assert curves.sign_changes(zigzag) == 1.0
     assert curves.sign_changes(np.linspace(1, 0, 20)) == 0.0

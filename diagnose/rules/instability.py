@@ -110,13 +110,12 @@ def loss_spikes(f, p):
     if t is None or len(t) < 6:
         return None
     scale = max(t.span, t.sigma)
-    idx = curves.spikes(t.y, t.sigma, p.sigmas)
+    idx = curves.spikes(t.y, t.median5, t.sigma, p.sigmas)
     idx = idx[idx > 1]  # the first two epochs move fastest and are rough by nature
-    height = t.y[idx] - curves.running_median(t.y, 5)[idx]
-    idx = idx[height >= p.min_height * scale]
+    heights = (t.y[idx] - t.median5[idx]) / scale
+    idx, heights = idx[heights >= p.min_height], heights[heights >= p.min_height]
     if len(idx) == 0:
         return None
-    heights = (t.y[idx] - curves.running_median(t.y, 5)[idx]) / scale
     epochs = tuple(float(e) for e in t.x[idx])
     evidence = {"spike_epochs": list(epochs), "largest_spike": float(heights.max()),
                 "noise_sigma": t.sigma, "span": t.span}

@@ -12,7 +12,7 @@ from .base import Option, confidence, epoch_str, fmt, rule
 def _train_at(t, epoch: float) -> float:
     """The training loss level around ``epoch`` (median of up to 3 points)."""
     i = int(np.searchsorted(t.x, epoch))
-    return float(np.median(t.y[max(0, i - 1): i + 2]))
+    return curves.median(t.y[max(0, i - 1): i + 2])
 
 
 @rule(
@@ -46,12 +46,12 @@ def val_loss_rising(f, p):
     # far steadier than the last few points).
     after = v.y[b + 1:]
     settled = after[len(after) // 2:]
-    level = float(np.median(settled))
+    level = curves.median(settled)
     # Compare against the best corrected for its noise bias (the minimum of
     # a noisy curve sits about a sigma below its true floor; a running median
     # would erase a genuine narrow best), and against the noise of a median
     # of len(settled) points, ~1.25 sigma / sqrt(m), not of a single point.
-    best_level = min(v.best + v.sigma, float(np.min(curves.running_median(v.y, 5))))
+    best_level = min(v.best + v.sigma, float(np.min(v.median5)))
     rise = level - min(best_level, level)
     scale = max(v.span, t.span if t is not None and len(t) else 0.0, v.sigma)
     noise = 1.25 * v.sigma / np.sqrt(len(settled))

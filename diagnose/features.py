@@ -115,14 +115,18 @@ class Curve:
 
     @cached_property
     def late_slope(self) -> curves.Slope:
-        """Slope over the last third of the run (at least 4 points)."""
-        k = max(4, len(self.y) // 3)
-        return self.slope(len(self.y) - k)
+        """Slope over the last third of the run (at least 6 points).
+
+        Six, because Sen's 95% band is undefined (infinite) on four or five
+        points: a shorter window could never show a significant trend.
+        """
+        k = max(6, len(self.y) // 3)
+        return self.slope(max(0, len(self.y) - k))
 
     @cached_property
     def early_slope(self) -> curves.Slope:
-        """Slope over the first third of the run (at least 4 points)."""
-        return self.slope(0, max(4, len(self.y) // 3))
+        """Slope over the first third of the run (at least 6 points)."""
+        return self.slope(0, max(6, len(self.y) // 3))
 
     @cached_property
     def decay(self) -> curves.DecayFit | None:

@@ -69,13 +69,18 @@ def loss_diverging(f, p):
     t = f.train
     if t is None or len(t) < 4:
         return None
-    rise = t.tail - t.best
-    scale = max(t.span, t.sigma)
+    # The minimum of a noisy curve sits about a sigma below its floor.
+    rise = t.tail - (t.best + t.sigma)
     if rise < p.min_sigmas * t.sigma:
         return None
     above_start = t.tail > t.head + p.min_sigmas * t.sigma
-    giveback = rise / scale
-    if not (above_start or giveback >= p.min_giveback) or not t.slope(t.best_index).rising:
+    # "Giving back" needs something to give back: a curve that never
+    # improved beyond its noise can only diverge by ending above its start.
+    improved = t.span >= p.min_sigmas * t.sigma
+    giveback = rise / max(t.span, t.sigma)
+    if not (above_start or improved and giveback >= p.min_giveback):
+        return None
+    if not t.slope(t.best_index).rising:
         return None
     evidence = {
         "best_epoch": t.best_epoch, "best": t.best, "final": t.tail, "start": t.head,

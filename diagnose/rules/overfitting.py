@@ -108,6 +108,9 @@ def gap_widening(f, p):
         return None
     if v.late_slope.falling or not t.late_slope.falling:
         return None  # validation still improving, or training no longer is
+    recent = max(2, len(v) // 4)
+    if v.y[-recent:].min() < v.y[:-recent].min() - v.sigma:
+        return None  # validation just made a new best: not stalled
     evidence = {"gap_start": float(gap[0]), "gap_end": float(gap[-1]),
                 "widening": widening / scale, "from_epoch": float(half[0])}
     message = (f"from epoch {epoch_str(half[0])} the gap {v.name} - {t.name} grew from "

@@ -1,0 +1,149 @@
+"""Each rule fires on the synthetic shape it describes, and stays quiet on a healthy curve."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from diagnose import diagnose
+from diagnose.run import Run
+
+from .synthetic import decaying, history
+
+
+def report_of(columns):
+    return diagnose(Run.from_columns("synthetic", columns))
+
+
+def rules_of(columns):
+    return {f.rule for f in report_of(columns).findings}
+
+
+def healthy_run(n=40, seed=0):
+    train = decaying(n, start=2.0, floor=0.2, tau=6, noise=0.005, seed=seed)
+    val = decaying(n, start=2.1, floor=0.3, tau=6, noise=0.008, seed=seed + 1)
+    return history(train, val)
+
+
+def test_a_healthy_run_is_healthy_and_says_how_it_converged():
+    report = report_of(healthy_run())
+    assert report.conditions == ("healthy",)
+    assert report.findings == ()
+    assert report.summary["converged_fraction"] > 0.95
+    assert any(f.action == "early_stopping" for f in report.fixes)
+
+
+def test_loss_nan_names_the_onset_epoch():
+    h = healthy_run()
+    h["loss"][25:] = [math.nan] * 15
+    finding = next(f for f in report_of(h).findings if f.rule == "loss-nan")
+    assert finding.condition == "lr_too_high"
+    assert finding.epochs == (26.0,)
+    assert "epoch 26" in finding.message
+
+
+def test_nan_from_the_first_epoch_points_at_the_data():
+    report = report_of({"loss": [math.nan] * 10})
+    assert "lr_too_high" in report.conditions
+    assert report.fixes[0].action == "check_inputs"
+
+
+def test_loss_diverging():
+    x = np.arange(40.0)
+    train = decaying(40, tau=4, noise=0.005) + 0.08 * np.maximum(x - 15, 0)
+    assert "loss-diverging" in rules_of(history(train))
+
+
+def test_loss_spikes():
+    train = decaying(40, tau=6, noise=0.005)
+    train[[15, 28]] += 1.2
+    assert "loss-spikes" in rules_of(history(train))
+
+
+def test_loss_oscillating():
+    train = decaying(40, tau=6, noise=0.001) + 0.4 * (-1.0) ** np.arange(40)
+    assert "loss-oscillating" in rules_of(history(train))
+
+
+def test_val_loss_rising_reports_best_epoch_and_rise():
+    x = np.arange(50.0)
+    h = history(decaying(50, noise=0.005), decaying(50, floor=0.5, noise=0.005) + 0.02 * np.maximum(x - 15, 0))
+    finding = next(f for f in report_of(h).findings if f.rule == "val-loss-rising")
+    assert 14 <= finding.evidence["best_epoch"] <= 19
+    assert finding.evidence["rise"] > 0.1
+    assert finding.condition == "overfitting"
+
+
+def test_gap_widening_without_a_rise():
+    x = np.arange(60.0)
+    train = 2.0 - 0.025 * x + np.random.default_rng(0).normal(0, 0.003, 60)
+    val = np.where(x < 25, 2.05 - 0.025 * x, 2.05 - 0.025 * 25) + np.random.default_rng(1).normal(0, 0.003, 60)
+    assert "gap-widening" in rules_of(history(train, val))
+
+
+def test_stuck_at_chance_for_a_ten_class_model():
+    n = 20
+    rng = np.random.default_rng(0)
+    loss = math.log(10) + rng.normal(0, 0.002, n)
+    acc = 0.1 + rng.normal(0, 0.004, n)
+    report = report_of(history(loss, loss + 0.01, accuracy=acc, val_accuracy=acc))
+    assert report.conditions == ("underfitting",)
+    finding = report.findings[0]
+    assert finding.rule == "stuck-at-chance" and finding.evidence["classes"] == 10
+
+
+def test_still_improving_projects_the_gain_of_more_epochs():
+    h = history(decaying(12, tau=30, noise=0.001), decaying(12, start=2.1, floor=0.3, tau=30, noise=0.001))
+    report = report_of(h)
+    assert "underfitting" in report.conditions or "lr_too_low" in report.conditions
+    if "underfitting" in report.conditions:
+        fix = next(f for f in report.fixes if f.action == "train_longer")
+        assert fix.params["epochs"] > 12 and fix.params["projected"] < h["val_loss"][-1]
+
+
+def test_loss_flat_for_a_straight_creeping_line():
+    x = np.arange(30.0)
+    train = 2.0 - 0.002 * x + np.random.default_rng(0).normal(0, 0.0005, 30)
+    report = report_of({"loss": list(train), "learning_rate": [1e-6] * 30})
+    assert report.conditions == ("lr_too_low",)
+    fix = next(f for f in report.fixes if f.action == "raise_learning_rate")
+    assert fix.params["from"] == 1e-6 and fix.params["to"] > 1e-6
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_too_short_runs_are_not_judged(n):
+    report = report_of(history(np.linspace(1, 0.5, n), np.linspace(1, 0.6, n)) if n else {"loss": []})
+    assert report.conditions == ()
+    assert any("too few" in x or "no loss" in x for x in report.limitations)
+
+
+def test_no_validation_data_is_said_not_guessed():
+    report = report_of(history(decaying(30, noise=0.005)))
+    assert any("no validation data" in x for x in report.limitations)
+
+
+def test_unknown_metric_direction_is_reported_not_guessed():
+    h = healthy_run()
+    h["wibble"] = list(np.linspace(0, 1, 40))
+    assert any("wibble" in x for x in report_of(h).limitations)
+
+
+def test_select_and_ignore_rules():
+    h = healthy_run()
+    h["loss"][30:] = [math.nan] * 10
+    assert report_of(h).conditions == ("lr_too_high",)
+    run = Run.from_columns("synthetic", h)
+    assert "loss-nan" not in {f.rule for f in diagnose(run, ignore=("loss-nan",)).findings}
+    with pytest.raises(ValueError, match="unknown rule"):
+        diagnose(run, select=("no-such-rule",))
+
+
+def test_rule_options_change_thresholds():
+    x = np.arange(50.0)
+    h = history(decaying(50, noise=0.005), decaying(50, floor=0.5, noise=0.005) + 0.01 * np.maximum(x - 15, 0))
+    run = Run.from_columns("synthetic", h)
+    assert "overfitting" in diagnose(run).conditions
+    strict = diagnose(run, rules={"val-loss-rising": {"min_rise": 5.0}, "gap-widening": {"min_widening": 5.0}})
+    assert "overfitting" not in strict.conditions

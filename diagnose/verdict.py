@@ -10,11 +10,13 @@ from .metrics import metric_names
 from .report import PROBLEMS, Finding, Report
 from .rules import RULES
 from .rules.base import epoch_str, fmt
-from .run import Run
+from .run import Run, bin_steps
 
 # Fewer finite points than this and no curve shape can be told from noise:
 # the report says so instead of guessing (a NaN is still reported).
 MIN_POINTS = 3
+# Step-logged runs longer than this are judged on this many bins (see bin_steps).
+STEP_BINS = 40
 # Overfitting needs a validation curve with a best epoch and a few epochs after it.
 MIN_VAL_POINTS = 5
 
@@ -42,6 +44,8 @@ def judge(run: Run, options) -> Report:
 
 
 def _judge(run: Run, options) -> Report:
+    if run.granularity == "step" and len(run) > STEP_BINS:
+        run = bin_steps(run, STEP_BINS)
     features = Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric)
     if options.learning_rate is not None:
         features.__dict__["learning_rate"] = float(options.learning_rate)
@@ -58,8 +62,6 @@ def _judge(run: Run, options) -> Report:
         limitations.append("no validation data: overfitting cannot be judged")
     elif len(features.val) < MIN_VAL_POINTS:
         limitations.append(f"only {len(features.val)} validation points: overfitting cannot be judged")
-    if run.granularity == "step":
-        limitations.append("step-logged training loss: noisier than epoch averages, judged against its own noise")
 
     findings = _run_rules(features, options)
     too_short = len(main) < MIN_POINTS

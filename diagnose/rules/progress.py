@@ -15,6 +15,11 @@ from ..report import Finding
 from .base import Option, confidence, epoch_str, fmt, rule
 
 
+def _last_part(y: np.ndarray) -> np.ndarray:
+    """The last 60% of a series (at least 5 points)."""
+    return y[-max(5, int(round(0.6 * len(y)))):]
+
+
 def _accuracy_headroom(f):
     """How far the accuracy is from chance toward perfect (0 = chance, 1 = perfect), or None.
 
@@ -37,10 +42,10 @@ def _accuracy_headroom(f):
     prior_loss=Option(0.8, "A flat loss at or above this fraction of ln K, with an accuracy that "
                       "never rises, means the model predicts the class priors: their entropy "
                       "is 80-100% of ln K for moderately imbalanced classes."),
-    frozen_range=Option(0.01, "An accuracy that spans less than this (absolute) over the whole "
-                        "run after its first epoch is frozen: the model gives the same answer "
-                        "to every input. A converged accuracy is flat at the end too, but it "
-                        "rose first; this looks at the whole run so as not to confuse the two."),
+    frozen_range=Option(0.01, "An accuracy that spans less than this (absolute) over the last 60% "
+                        "of the run, in training and validation alike, is frozen: the model gives "
+                        "the same answer to every input. A converged model's validation accuracy "
+                        "can be this flat too, but its training accuracy still creeps up."),
 )
 def stuck_at_chance(f, p):
     """The accuracy stays at chance level (1/K) or freezes at one value, or the loss sits flat near the chance-level loss ln K.
@@ -52,12 +57,12 @@ def stuck_at_chance(f, p):
     acc, main = f.accuracy, f.main
     if acc is None or main is None or len(acc) < 4 or len(main) < 4:
         return None
-    after_first = acc.y[1:]
     # Frozen means every logged accuracy (training and validation) is frozen:
     # a small validation set can hold one value for a while on its own.
     accuracies = [c for c in (f.metric_train, f.metric_val) if c is not None and len(c) >= 6]
-    frozen = bool(accuracies) and acc.tail < 0.97 and all(
-        float(np.ptp(c.y[1:])) < p.frozen_range for c in accuracies)
+    frozen = bool(accuracies) and all(
+        float(np.ptp(_last_part(c.y))) < p.frozen_range and c.tail < 0.97 for c in accuracies)
+    after_first = _last_part(acc.y)
     at_chance = f.chance is not None and acc.tail <= (
         f.chance.accuracy + p.margin * (1.0 - f.chance.accuracy))
     # Predicting the class priors: a flat loss near ln K while the accuracy
@@ -80,7 +85,8 @@ def stuck_at_chance(f, p):
         message = (f"{acc.name} ends at {acc.tail:.3f}, chance level for {f.chance.classes} classes "
                    f"is {f.chance.accuracy:.3f} ({f.chance.how}); {main.name} ends at {fmt(main.tail)}")
     else:
-        message = (f"{acc.name} is frozen at {acc.tail:.3f} from epoch {epoch_str(acc.x[1])} on "
+        message = (f"{acc.name} is frozen at {acc.tail:.3f} from epoch "
+                   f"{epoch_str(acc.x[len(acc) - len(after_first)])} on "
                    f"(range {np.ptp(after_first):.4f}): the model predicts the same thing for every input")
     return Finding("stuck-at-chance", "underfitting", (float(acc.x[0]), acc.last_epoch), evidence,
                    message, 0.9 if at_chance and frozen else 0.8)
@@ -168,13 +174,16 @@ def loss_flat(f, p):
     """The loss creeps down at the same slow pace from start to end, never bending toward a plateau.
 
     Why: a loss curve that never bends is step-size limited: each epoch moves
-    the weights by about the same small amount. Raising the learning rate
+    the weights by about the same small amount. (Not judged when the logged
+    learning rate changes during the run: then the step size was not fixed.) Raising the learning rate
     2-3x (or up to 10x for a near-flat curve) buys the same progress in a
     fraction of the epochs.
     """
     main = f.main
-    if main is None or len(main) < 6:
-        return None
+    if main is None or len(main) < 12:
+        return None  # the first and last thirds (6 points each) must not overlap
+    if f.learning_rate_changes:
+        return None  # a schedule changed the step size: "never bends" says nothing about it
     early, late = main.early_slope, main.late_slope
     if not (early.falling and late.slope < 0):
         return None

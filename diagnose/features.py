@@ -288,10 +288,16 @@ class Features:
         first_loss = main.head
         if not (0.3 < first_loss < 7.5):
             return None
-        k = int(round(math.exp(first_loss)))
-        k = max(k, 2)
-        if abs(math.log(k) - first_loss) > 0.15 * math.log(k):
+        # A fresh classifier starts at ln K or somewhat above it (an unlucky
+        # initialisation is confidently wrong on some classes), rarely below:
+        # take the K whose ln K is nearest among those within -10%/+25%.
+        low = max(2, math.ceil(math.exp(first_loss / 1.25)))
+        high = max(low, math.floor(math.exp(first_loss / 0.9)))
+        candidates = [c for c in range(low, high + 1)
+                      if -0.1 <= (first_loss - math.log(c)) / math.log(c) <= 0.25]
+        if not candidates:
             return None
+        k = min(candidates, key=lambda c: abs(first_loss - math.log(c)))
         first_acc = curves.median(acc.y[:3])
         if first_acc > 1.0 / k + 0.5 * (1.0 - 1.0 / k):
             return None

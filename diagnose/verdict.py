@@ -25,11 +25,14 @@ MIN_VAL_POINTS = 5
 _OVERRULED = {
     # A curve that never bends is step-size limited; "train longer" would be
     # the wrong cure. But a classifier stuck at chance is underfitting first.
-    "still-improving": ("loss-flat", "val-loss-rising", "gap-widening", "loss-nan", "loss-diverging"),
-    "loss-flat": ("stuck-at-chance", "plateau-high", "loss-nan", "loss-diverging", "loss-spikes",
-                  "loss-oscillating", "val-loss-rising", "gap-widening"),
-    "plateau-high": ("stuck-at-chance", "loss-nan", "loss-diverging"),
-    "stuck-at-chance": ("loss-nan", "loss-diverging"),
+    "still-improving": ("loss-flat", "val-loss-rising", "gap-widening", "loss-nan", "loss-diverging",
+                        "loss-exploded"),
+    "loss-flat": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
+                  "val-loss-rising", "gap-widening", "loss-exploded"),
+    # A model at chance whose loss (and validation loss) still creeps down
+    # steadily is being held back by its step size, not by its capacity.
+    "plateau-high": ("stuck-at-chance", "loss-nan", "loss-diverging", "loss-flat", "loss-exploded"),
+    "stuck-at-chance": ("loss-nan", "loss-diverging", "loss-flat", "loss-exploded"),
     # A model at chance has learned nothing it could overfit.
     "gap-widening": ("stuck-at-chance",),
     "val-loss-rising": ("stuck-at-chance",),

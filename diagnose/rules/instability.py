@@ -97,37 +97,82 @@ def loss_diverging(f, p):
 @rule(
     "loss-spikes",
     "lr_too_high",
-    sigmas=Option(6.0, "A spike stands this many noise standard deviations (MAD-based) above "
-                  "the running median of its neighbours; 6 sigma is essentially never reached "
-                  "by Gaussian epoch-to-epoch noise."),
-    min_height=Option(0.3, "...and at least this fraction of the loss's own improvement span "
-                      "(start to best), so a tiny but very clean curve does not spike on "
-                      "rounding noise."),
+    min_height=Option(0.3, "How far the loss must climb back above its best so far, as a fraction "
+                      "of its own improvement span (start to best). Healthy fixture runs never "
+                      "rebound by more than a few percent of their span; the unstable ones "
+                      "rebound by 30% to several times their span."),
+    sigmas=Option(6.0, "...and by at least this many noise standard deviations (MAD-based), so a "
+                  "tiny, very clean curve does not spike on rounding noise; Gaussian "
+                  "epoch-to-epoch noise essentially never reaches 6 sigma."),
 )
 def loss_spikes(f, p):
-    """The training loss jumps up sharply for an epoch or a few, then comes back down.
+    """The training loss jumps back above its best so far, for one epoch or several, by a large part of its progress.
 
     Why: a spike is one or more oversized steps that threw the weights out of
     the valley they were in; Adam's running moments then need epochs to
     recover. Repeated spikes cost epochs, and the next one may not come back.
+    A bump that lasts several epochs is the same failure, slower.
     """
     t = f.train
     if t is None or len(t) < 6:
         return None
     scale = max(t.span, t.sigma)
-    idx = curves.spikes(t.y, t.median5, t.sigma, p.sigmas)
-    idx = idx[idx > 1]  # the first two epochs move fastest and are rough by nature
-    heights = (t.y[idx] - t.median5[idx]) / scale
-    idx, heights = idx[heights >= p.min_height], heights[heights >= p.min_height]
-    if len(idx) == 0:
+    rebound = t.y - np.minimum.accumulate(t.y)
+    threshold = max(p.min_height * scale, p.sigmas * t.sigma)
+    above = rebound > threshold
+    above[:2] = False  # the first two epochs move fastest and are rough by nature
+    if not above.any():
         return None
-    epochs = tuple(float(e) for e in t.x[idx])
+    # One episode per stretch of consecutive epochs above the threshold.
+    starts = np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
+    ends = np.flatnonzero(above & ~np.concatenate([above[1:], [False]]))
+    peaks = [int(a + np.argmax(rebound[a:b + 1])) for a, b in zip(starts, ends)]
+    heights = rebound[peaks] / scale
+    epochs = tuple(float(t.x[i]) for i in peaks)
     evidence = {"spike_epochs": list(epochs), "largest_spike": float(heights.max()),
                 "noise_sigma": t.sigma, "span": t.span}
-    message = (f"{t.name} spiked {len(idx)} time(s) (epoch(s) {', '.join(epoch_str(e) for e in epochs[:6])}); "
-               f"the largest jump was {heights.max():.0%} of the loss's whole improvement")
+    shown = ", ".join(epoch_str(e) for e in epochs[:6]) + (", ..." if len(epochs) > 6 else "")
+    message = (f"{t.name} jumped back above its best {len(peaks)} time(s) (epoch(s) {shown}); "
+               f"the largest rebound was {heights.max():.0%} of the loss's whole improvement")
     return Finding("loss-spikes", "lr_too_high", epochs, evidence, message,
-                   confidence(float(heights.max()) / p.min_height * (1 + 0.3 * (len(idx) - 1))))
+                   confidence(float(heights.max()) / p.min_height * (1 + 0.3 * (len(peaks) - 1))))
+
+
+@rule(
+    "loss-exploded",
+    "lr_too_high",
+    min_ratio=Option(1000.0, "How far the first epoch's loss stands above the rest of the run, in "
+                     "units of the rest's own range. A large first epoch is normal (healthy real "
+                     "runs reach 20-30x); a thousand times means the weights blew up."),
+    frozen_ratio=Option(20.0, "When the loss is frozen (identical values at the end), a first "
+                        "epoch this far above the rest is enough: the blow-up killed the units."),
+)
+def loss_exploded(f, p):
+    """The training loss was off the scale in the first epoch, or froze at one exact value after a blow-up.
+
+    Why: a first-epoch loss thousands of times above the rest means the
+    first steps threw the weights to huge values; a loss that then repeats
+    the same value to every digit means no gradient flows any more (dead
+    ReLUs, saturated outputs). Either way the step size was far too large.
+    """
+    t = f.train
+    if t is None or len(t) < 4:
+        return None
+    rest = t.y[1:]
+    spread = float(np.ptp(rest)) + curves.noise_scale(rest)
+    ratio = (t.y[0] - curves.median(rest)) / spread
+    tail = rest[-5:]
+    frozen = len(rest) >= 5 and float(np.ptp(tail)) <= 1e-9 + 1e-6 * abs(float(tail[-1]))
+    if not (ratio >= p.min_ratio or frozen and ratio >= p.frozen_ratio):
+        return None
+    evidence = {"first": float(t.y[0]), "rest_median": curves.median(rest),
+                "ratio": float(ratio), "frozen": frozen}
+    message = (f"{t.name} was {fmt(t.y[0])} in epoch {epoch_str(t.x[0])} against "
+               f"{fmt(curves.median(rest))} afterwards")
+    if frozen:
+        message += f", and it froze at exactly {fmt(tail[-1])}: no gradient flows any more"
+    return Finding("loss-exploded", "lr_too_high", (float(t.x[0]),), evidence, message,
+                   confidence(ratio / (p.frozen_ratio if frozen else p.min_ratio)))
 
 
 @rule(

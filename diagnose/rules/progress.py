@@ -125,6 +125,10 @@ def plateau_high(f, p):
     max_progress=Option(0.75, "Fraction of the way from the first value to the fitted asymptote "
                         "that the loss must have covered to count as trained; below it, more "
                         "epochs would still bring a large part of the achievable gain."),
+    min_return=Option(0.15, "What another run of the same length would gain, per the fitted "
+                      "curve, as a fraction of what this run gained. Healthy runs that are "
+                      "still creeping down would gain under 10% more; runs stopped too early "
+                      "would gain half again or more."),
 )
 def still_improving(f, p):
     """The loss was still falling steadily when training ended, far from where its fitted curve levels off.
@@ -148,6 +152,9 @@ def still_improving(f, p):
         return None
     horizon = main.last_epoch + len(main)
     projected = float(fit.predict(horizon))
+    gained = main.head - main.tail
+    if gained <= 0 or (main.tail - projected) < p.min_return * gained:
+        return None
     evidence = {"progress": fit.progress, "final": main.tail, "asymptote": fit.asymptote,
                 "projected_epochs": int(horizon), "projected": projected,
                 "late_slope_per_epoch": main.late_slope.slope, "fit": fit.kind, "fit_r2": fit.r2}
@@ -166,9 +173,10 @@ def still_improving(f, p):
                     "in the healthy fixtures); one that creeps at the same slow pace throughout "
                     "(ratio near 1) is being held back by its step size."),
     max_progress=Option(0.5, "...and the fitted decay must be less than this far to its asymptote."),
-    max_accuracy_gain=Option(0.1, "When an accuracy is logged, it must have gained less than this "
-                             "fraction of the way from chance to perfect: a slow-looking loss "
-                             "that lifts accuracy from 0.5 to 0.8 is not held back."),
+    max_accuracy_gain=Option(0.3, "When an accuracy is logged, it must have gained less than this "
+                             "fraction of the way from chance to perfect. Runs held back by a tiny "
+                             "learning rate gain 5-20%; real healthy runs with a straight-looking "
+                             "loss (short runs) lift accuracy 60% of the way or more."),
 )
 def loss_flat(f, p):
     """The loss creeps down at the same slow pace from start to end, never bending toward a plateau.
@@ -187,6 +195,9 @@ def loss_flat(f, p):
     early, late = main.early_slope, main.late_slope
     if not (early.falling and late.slope < 0):
         return None
+    val = f.val
+    if val is not None and val is not main and len(val) >= 12 and not val.late_slope.falling:
+        return None  # validation has stopped moving: not a slow run, a stuck or finished one
     bend = early.slope / late.slope
     fit = main.decay
     progress = fit.progress if fit is not None else 0.0

@@ -164,16 +164,14 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
         improving = by_rule.get("still-improving")
         if improving is not None:
             ev = improving.evidence
-            main = f.main
             epochs = int(ev["projected_epochs"])
             fixes.append(Fix(
                 "train_longer", {"epochs": epochs, "projected": ev["projected"]},
-                f"Train longer: the fitted curve puts {main.name} at about {fmt(ev['projected'])} "
-                f"after {epochs} epochs (now {fmt(ev['final'])}); add EarlyStopping so the extra "
-                f"epochs cost nothing if it levels off sooner.",
+                f"Train longer: at its current pace, slowing as it goes, {ev['series']} would reach "
+                f"about {fmt(ev['projected'])} by epoch {epochs} (now {fmt(ev['final'])}); add "
+                f"EarlyStopping so the extra epochs cost nothing if it levels off sooner.",
                 f"model.fit(..., epochs={epochs}, callbacks=[keras.callbacks.EarlyStopping("
-                f"monitor=\"{f.monitor.name if f.monitor else main.name}\", patience=5, "
-                f"restore_best_weights=True)])",
+                f"monitor=\"{ev['series']}\", patience=5, restore_best_weights=True)])",
                 "underfitting"))
         if "stuck-at-chance" in by_rule or "plateau-high" in by_rule:
             fixes.append(Fix(

@@ -66,8 +66,8 @@ def val_loss_rising(f, p):
     train_part = ""
     if t is not None and len(t) >= 3:
         at_best, at_end = _train_at(t, v.best_epoch), t.tail
-        if at_end > at_best + 3 * t.sigma:
-            return None  # both rising: instability, not overfitting
+        if at_end >= at_best:
+            return None  # training got no better either: instability, not overfitting
         evidence.update(train_at_best=at_best, train_final=at_end)
         train_part = f" while {t.name} went from {fmt(at_best)} to {fmt(at_end)}"
     message = (f"{v.name} was best at epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}) and rose to "
@@ -106,7 +106,7 @@ def gap_widening(f, p):
     scale = max(v.span, t.span, v.sigma)
     if not gap_slope.rising or widening < p.min_widening * scale:
         return None
-    if v.late_slope.falling or not t.late_slope.falling:
+    if v.still_falling or not t.still_falling:
         return None  # validation still improving, or training no longer is
     recent = max(2, len(v) // 4)
     if v.y[-recent:].min() < v.y[:-recent].min() - v.sigma:

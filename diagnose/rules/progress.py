@@ -43,9 +43,10 @@ def _accuracy_headroom(f):
                       "never rises, means the model predicts the class priors: their entropy "
                       "is 80-100% of ln K for moderately imbalanced classes."),
     frozen_range=Option(0.01, "An accuracy that spans less than this (absolute) over the last 60% "
-                        "of the run, in training and validation alike, is frozen: the model gives "
-                        "the same answer to every input. A converged model's validation accuracy "
-                        "can be this flat too, but its training accuracy still creeps up."),
+                        "of the run, in training and validation alike, while less than half the "
+                        "way from chance to perfect, is frozen: the model gives the same answer "
+                        "to every input. (A good model's accuracy also stops moving once "
+                        "converged; hence the 'poor' condition.)"),
 )
 def stuck_at_chance(f, p):
     """The accuracy stays at chance level (1/K) or freezes at one value, or the loss sits flat near the chance-level loss ln K.
@@ -60,14 +61,16 @@ def stuck_at_chance(f, p):
     # Frozen means every logged accuracy (training and validation) is frozen:
     # a small validation set can hold one value for a while on its own.
     accuracies = [c for c in (f.metric_train, f.metric_val) if c is not None and len(c) >= 6]
-    frozen = bool(accuracies) and all(
-        float(np.ptp(_last_part(c.y))) < p.frozen_range and c.tail < 0.97 for c in accuracies)
+    # ...and poor: a good model's accuracy also stops moving once converged.
+    headroom = _accuracy_headroom(f)
+    frozen = bool(accuracies) and headroom is not None and headroom < 0.5 and all(
+        float(np.ptp(_last_part(c.y))) < p.frozen_range for c in accuracies)
     after_first = _last_part(acc.y)
     at_chance = f.chance is not None and acc.tail <= (
         f.chance.accuracy + p.margin * (1.0 - f.chance.accuracy))
     # Predicting the class priors: a flat loss near ln K while the accuracy
     # goes nowhere. (Such a model's loss is the entropy of the priors.)
-    priors = (f.chance is not None and not main.late_slope.falling
+    priors = (f.chance is not None and not main.still_falling
               and main.tail >= p.prior_loss * f.chance.loss and not acc.late_slope.rising
               and not acc.slope().rising)
     if not (frozen or at_chance or priors):
@@ -109,7 +112,7 @@ def plateau_high(f, p):
     headroom = _accuracy_headroom(f)
     if main is None or headroom is None or len(main) < 5 or headroom >= p.max_headroom:
         return None
-    if main.late_slope.falling:
+    if main.still_falling:
         return None  # still improving: still-improving's business
     evidence = {"accuracy_series": f.accuracy.name, "accuracy_final": f.accuracy.tail,
                 "accuracy_headroom": headroom, "loss_final": main.tail}
@@ -122,47 +125,53 @@ def plateau_high(f, p):
 @rule(
     "still-improving",
     "underfitting",
-    max_progress=Option(0.75, "Fraction of the way from the first value to the fitted asymptote "
-                        "that the loss must have covered to count as trained; below it, more "
-                        "epochs would still bring a large part of the achievable gain."),
-    min_return=Option(0.15, "What another run of the same length would gain, per the fitted "
-                      "curve, as a fraction of what this run gained. Healthy runs that are "
-                      "still creeping down would gain under 10% more; runs stopped too early "
-                      "would gain half again or more."),
+    min_return=Option(0.15, "What another run of the same length would still gain, as a fraction "
+                      "of what this run gained. Healthy runs that are still creeping down would "
+                      "gain under 10% more; runs stopped too early gain half again or more."),
 )
 def still_improving(f, p):
-    """The loss was still falling steadily when training ended, far from where its fitted curve levels off.
+    """The loss was still falling when training ended, fast enough that another run of the same length would buy a large part of what this one did.
 
     Why: the run stopped before the model learned what it can; training
     longer (or with a learning-rate schedule that does not decay to zero
     early) is the cheapest fix there is. When a validation loss is logged it
     is the one judged: if it has converged, more epochs would only widen the
     gap, however much the training loss still falls.
+
+    The decision uses a deliberately conservative projection, half the
+    current slope sustained for another run (a decaying curve slows down);
+    the fitted decay curve's own projection, which can overshoot for power
+    laws, is reported but never decides alone.
     """
     # What more epochs would buy is read from the validation loss when there
     # is one (that is what the user keeps), else from the training loss.
     main = f.val if f.val is not None and len(f.val) >= 5 else f.main
-    if main is None or len(main) < 5 or not main.late_slope.falling:
+    if main is None or len(main) < 5 or not main.still_falling:
         return None
     if f.train is not None and main is not f.train and len(f.train) >= 5 \
-            and not f.train.late_slope.falling:
+            and not f.train.still_falling:
         return None
-    fit = main.decay
-    if fit is None or fit.progress >= p.max_progress:
-        return None
-    horizon = main.last_epoch + len(main)
-    projected = float(fit.predict(horizon))
     gained = main.head - main.tail
-    if gained <= 0 or (main.tail - projected) < p.min_return * gained:
+    length = main.last_epoch - main.x[0] + 1
+    conservative = 0.5 * -main.late_slope.slope * length
+    fit = main.decay
+    fitted = main.tail - float(fit.predict(main.last_epoch + length)) if fit is not None else conservative
+    expected = min(conservative, fitted)
+    if gained <= 0 or expected < p.min_return * gained:
         return None
-    evidence = {"progress": fit.progress, "final": main.tail, "asymptote": fit.asymptote,
-                "projected_epochs": int(horizon), "projected": projected,
-                "late_slope_per_epoch": main.late_slope.slope, "fit": fit.kind, "fit_r2": fit.r2}
+    horizon = int(main.last_epoch + length)
+    evidence = {"series": main.name, "final": main.tail, "gained": gained,
+                "expected_gain": expected, "projected_epochs": horizon,
+                "projected": main.tail - expected,
+                "late_slope_per_epoch": main.late_slope.slope}
+    if fit is not None:
+        evidence.update(progress=fit.progress, asymptote=fit.asymptote, fit=fit.kind, fit_r2=fit.r2)
     message = (f"{main.name} was still falling at epoch {epoch_str(main.last_epoch)} "
-               f"({main.late_slope.slope:+.3g}/epoch) and has covered {fit.progress:.0%} of its "
-               f"fitted drop; {len(main)} more epochs would take it to about {fmt(projected)}")
+               f"({main.late_slope.slope:+.3g}/epoch); another {int(length)} epochs would take it "
+               f"from {fmt(main.tail)} to about {fmt(main.tail - expected)}, "
+               f"{expected / gained:.0%} of what this run gained")
     return Finding("still-improving", "underfitting", (main.x[len(main) * 2 // 3], main.last_epoch),
-                   evidence, message, confidence(p.max_progress / max(fit.progress, 1e-3), 2.5))
+                   evidence, message, confidence(expected / (p.min_return * gained), 3.0))
 
 
 @rule(
@@ -196,7 +205,7 @@ def loss_flat(f, p):
     if not (early.falling and late.slope < 0):
         return None
     val = f.val
-    if val is not None and val is not main and len(val) >= 12 and not val.late_slope.falling:
+    if val is not None and val is not main and len(val) >= 12 and not val.still_falling:
         return None  # validation has stopped moving: not a slow run, a stuck or finished one
     bend = early.slope / late.slope
     fit = main.decay
@@ -205,8 +214,9 @@ def loss_flat(f, p):
         return None
     acc = f.accuracy
     if acc is not None and len(acc) >= 3:
+        # Gain counts from chance up: climbing from below chance to chance is no progress.
         base = f.chance.accuracy if f.chance is not None else 0.0
-        gain = (acc.tail - acc.head) / (1.0 - base) if acc.direction == "max" else 0.0
+        gain = (acc.tail - max(acc.head, base)) / (1.0 - base)
         if gain >= p.max_accuracy_gain:
             return None
     evidence = {"early_slope": early.slope, "late_slope": late.slope, "bend": bend,

@@ -142,7 +142,7 @@ def test_select_and_ignore_rules():
 
 def test_rule_options_change_thresholds():
     x = np.arange(50.0)
-    h = history(decaying(50, noise=0.005), decaying(50, floor=0.5, noise=0.005) + 0.01 * np.maximum(x - 15, 0))
+    h = history(decaying(50, noise=0.005), decaying(50, floor=0.5, noise=0.005) + 0.02 * np.maximum(x - 15, 0))
     run = Run.from_columns("synthetic", h)
     assert "overfitting" in diagnose(run).conditions
     strict = diagnose(run, rules={"val-loss-rising": {"min_rise": 5.0}, "gap-widening": {"min_widening": 5.0}})

@@ -145,5 +145,6 @@ def test_rule_options_change_thresholds():
     h = history(decaying(50, noise=0.005), decaying(50, floor=0.5, noise=0.005) + 0.02 * np.maximum(x - 15, 0))
     run = Run.from_columns("synthetic", h)
     assert "overfitting" in diagnose(run).conditions
-    strict = diagnose(run, rules={"val-loss-rising": {"min_rise": 5.0}, "gap-widening": {"min_widening": 5.0}})
+    strict = diagnose(run, rules={"val-loss-rising": {"min_rise": 5.0, "min_trending_rise": 5.0},
+                                  "gap-widening": {"min_widening": 5.0}})
     assert "overfitting" not in strict.conditions

@@ -23,6 +23,10 @@ def _train_at(t, epoch: float) -> float:
                     "validation loss's start-to-best drop). 0.1 separates the overfitting "
                     "fixtures, which give back 15% or more, from healthy runs whose validation "
                     "loss wobbles around its floor."),
+    min_trending_rise=Option(0.03, "A smaller rise also counts when the validation loss has been "
+                             "rising steadily since its best (Theil-Sen slope significantly "
+                             "positive): a smooth 120-epoch climb of 4% of the improvement is "
+                             "overfitting; a noisy floor a few percent above the best is not."),
     min_sigmas=Option(3.0, "The rise must also exceed this many standard errors of the settled "
                       "level (the noise of a median of the points after the best), so a noisy "
                       "floor is not mistaken for a rise."),
@@ -55,10 +59,13 @@ def val_loss_rising(f, p):
     rise = level - min(best_level, level)
     scale = max(v.span, t.span if t is not None and len(t) else 0.0, v.sigma)
     noise = 1.25 * v.sigma / np.sqrt(len(settled))
-    if rise < p.min_sigmas * noise or rise < p.min_rise * scale:
+    trending = v.slope(b).rising
+    if rise < p.min_sigmas * noise:
+        return None
+    if rise < p.min_rise * scale and not (trending and rise >= p.min_trending_rise * scale):
         return None
     last = after[-int(p.min_after):]
-    if not (v.slope(b).rising or np.all(last > v.best + v.sigma)):
+    if not (trending or np.all(last > v.best + v.sigma)):
         return None
     evidence = {"best_epoch": v.best_epoch, "best": v.best, "final": level,
                 "rise": rise / scale, "noise_sigma": v.sigma,
@@ -72,7 +79,8 @@ def val_loss_rising(f, p):
         train_part = f" while {t.name} went from {fmt(at_best)} to {fmt(at_end)}"
     message = (f"{v.name} was best at epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}) and rose to "
                f"about {fmt(level)} by epoch {epoch_str(v.last_epoch)}{train_part}")
-    margin = min(rise / (p.min_rise * scale), rise / (p.min_sigmas * noise))
+    margin = min(rise / (p.min_rise * scale) if not trending else rise / (p.min_trending_rise * scale),
+                 rise / (p.min_sigmas * noise))
     return Finding("val-loss-rising", "overfitting", (v.best_epoch, v.last_epoch), evidence,
                    message, confidence(margin))
 

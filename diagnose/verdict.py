@@ -112,7 +112,7 @@ def _summary(run: Run, f: Features) -> dict:
                      "learning_rate": f.learning_rate, "loss": f.loss_name}
     main, monitor = f.main, f.monitor
     if main is not None and len(main):
-        summary.update(loss_start=main.head, loss_end=main.tail)
+        summary.update(loss_start=float(main.y[0]), loss_end=float(main.y[-1]))
         fit = main.decay
         if fit is not None:
             summary["converged_fraction"] = fit.progress

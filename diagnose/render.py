@@ -1,0 +1,140 @@
+"""Reports as people and programs read them: text, Markdown and JSON.
+
+Text is the product's face: a person who just watched a bad training run
+reads it in a terminal. So it leads with the verdict, then the evidence
+with its numbers, then the fixes with code to paste, and keeps notes and
+limits for last. Colour is optional and only ever marks the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable, Sequence
+
+from .report import Report
+
+# ANSI colours by condition: red for an unstable run, yellow for the others,
+# green for healthy. Dim marks notes.
+_COLOURS = {"lr_too_high": "31", "overfitting": "33", "underfitting": "33", "lr_too_low": "33",
+            "healthy": "32"}
+_WIDTH = 100
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if color else text
+
+
+def _number(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if not value.is_integer() else f"{value:.0f}"
+    return str(value)
+
+
+def _epochs(epochs: Sequence[float]) -> str:
+    if not epochs:
+        return ""
+    shown = [_number(float(e)) for e in epochs[:6]]
+    if len(epochs) == 2 and epochs[1] > epochs[0]:
+        return f"epochs {shown[0]}-{shown[1]}"
+    more = ", ..." if len(epochs) > 6 else ""
+    return ("epoch " if len(epochs) == 1 else "epochs ") + ", ".join(shown) + more
+
+
+def verdict(report: Report) -> str:
+    """The verdict in words: the conditions, or why there is none."""
+    return ", ".join(report.conditions) if report.conditions else "not judged"
+
+
+def summary_line(report: Report) -> str:
+    """One line of headline numbers: epochs, best and final monitored value, losses."""
+    s = report.summary
+    unit = "steps logged" if s.get("granularity") == "step" else "epochs"
+    parts = [f"{s.get('epochs', 0)} {unit}"]
+    if s.get("monitor") and s.get("best_value") is not None:
+        parts.append(f"{s['monitor']} best {_number(s['best_value'])} at epoch "
+                     f"{_number(s.get('best_epoch'))}, final {_number(s.get('final_value'))}")
+    if s.get("loss") and s.get("loss_start") is not None and s.get("monitor") != s.get("loss"):
+        parts.append(f"{s['loss']} {_number(s['loss_start'])} -> {_number(s.get('loss_end'))}")
+    if s.get("learning_rate") is not None:
+        parts.append(f"lr {s['learning_rate']:g}")
+    return " · ".join(parts)
+
+
+def _wrap(text: str, indent: int) -> list[str]:
+    return textwrap.wrap(text, _WIDTH, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+
+def _text_one(report: Report, color: bool) -> list[str]:
+    head = _paint(verdict(report), _COLOURS.get(report.conditions[0], "0") if report.conditions
+                  else "2", color)
+    lines = [f"{report.source}  {head}", f"  {summary_line(report)}"]
+    if report.findings:
+        lines.append("")
+        for f in report.findings:
+            tag = _paint(f.condition, _COLOURS.get(f.condition, "0"), color)
+            lines.append(f"  {tag}  {f.rule} · {_epochs(f.epochs)} · confidence {f.confidence:.2f}")
+            lines += _wrap(f.message, 4)
+    elif report.healthy:
+        converged = report.summary.get("converged_fraction")
+        how = (f"; the training loss has covered {converged:.0%} of its fitted drop"
+               if converged is not None else "")
+        lines.append("")
+        lines += _wrap(f"No problem found: the loss falls steadily and validation follows it{how}.", 2)
+    if report.fixes:
+        lines += ["", "  Fixes" if not report.healthy else "  To keep it that way"]
+        for i, fix in enumerate(report.fixes, 1):
+            wrapped = _wrap(fix.text, 6)
+            lines.append(f"  {i:>2}. " + wrapped[0].lstrip())
+            lines += wrapped[1:]
+            lines += [_paint("        " + code, "36", color) for code in fix.code.splitlines()]
+    if report.actions:
+        lines += ["", "  Done during training"]
+        lines += [f"    epoch {_number(a.epoch)}: {a.action} - {a.reason}" for a in report.actions]
+    for title, items in (("Not judged", report.limitations), ("Notes", report.notes)):
+        if items:
+            lines += ["", _paint(f"  {title}", "2", color)]
+            for item in items:
+                lines += [_paint(line, "2", color) for line in _wrap("- " + item, 4)]
+    return lines
+
+
+def render_text(reports: Iterable[Report], *, color: bool = False) -> str:
+    """Human-readable reports, one block per run, separated by a blank line."""
+    blocks = ["\n".join(_text_one(r, color)) for r in reports]
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def render_markdown(reports: Iterable[Report], sweep: str | None = None) -> str:
+    """Markdown: one section per run, findings as a table, fixes with fenced code."""
+    out = []
+    for r in reports:
+        out += [f"## `{r.source}`: {verdict(r)}", "", summary_line(r), ""]
+        if r.findings:
+            out += ["| condition | rule | where | confidence | evidence |", "|---|---|---|---|---|"]
+            out += [f"| `{f.condition}` | `{f.rule}` | {_epochs(f.epochs)} | {f.confidence:.2f} | "
+                    f"{f.message.replace('|', '/')} |" for f in r.findings]
+            out.append("")
+        for i, fix in enumerate(r.fixes, 1):
+            out += [f"{i}. {fix.text}", "", "   ```python"]
+            out += [f"   {line}" for line in fix.code.splitlines()]
+            out += ["   ```", ""]
+        for title, items in (("Not judged", r.limitations), ("Notes", r.notes)):
+            if items:
+                out += [f"**{title}:**", ""] + [f"- {item}" for item in items] + [""]
+    if sweep:
+        out += ["## Across runs", "", "```", sweep.rstrip("\n"), "```", ""]
+    return "\n".join(out)
+
+
+def render_json(reports: Iterable[Report], errors: Sequence[tuple[str, str]] = (),
+                sweep: dict | None = None) -> str:
+    """The stable JSON contract: ``{"runs": [...]}``, plus ``errors`` and ``sweep`` when present."""
+    document: dict = {"runs": [r.to_dict() for r in reports]}
+    if errors:
+        document["errors"] = [{"source": s, "error": e} for s, e in errors]
+    if sweep is not None:
+        document["sweep"] = sweep
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"

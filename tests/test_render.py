@@ -1,0 +1,51 @@
+"""Rendering hand-built reports: numbers and fixes appear, no NaN in JSON, colour only on request."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from diagnose.render import render_json, render_markdown, render_text
+from diagnose.report import Finding, Fix, Report
+from diagnose.sweep import learning_rate_advice, ranking
+
+FINDING = Finding("loss-nan", "lr_too_high", (12.0,), {"first_bad_epoch": 12, "last_finite": math.nan},
+                  "loss became NaN at epoch 12", 0.95)
+FIX = Fix("lower_learning_rate", {"factor": 0.18, "from": 0.1, "to": 0.018},
+          "Lower the learning rate from 0.1 to 0.01-0.032.", "keras.optimizers.Adam(learning_rate=0.018)",
+          "lr_too_high")
+
+
+def report(source="run.csv", conditions=("lr_too_high",), lr=0.1, best=0.5, findings=(FINDING,)):
+    return Report(source, conditions, findings, (FIX,) if findings else (), ("no validation data",), (),
+                  {"epochs": 20, "monitor": "val_loss", "best_value": best, "best_epoch": 5.0,
+                   "final_value": 0.9, "learning_rate": lr})
+
+
+def test_text_has_numbers_fix_and_code_without_ansi():
+    text = render_text([report()], color=False)
+    assert "run.csv  lr_too_high" in text and "epoch 12" in text
+    assert "0.1 to 0.01-0.032" in text and "keras.optimizers.Adam(learning_rate=0.018)" in text
+    assert "no validation data" in text and "\033[" not in text
+    assert "\033[31m" in render_text([report()], color=True)
+
+
+def test_json_never_contains_nan():
+    doc = json.loads(render_json([report()], errors=[("bad.csv", "bad.csv: line 3: not a number")]))
+    assert doc["runs"][0]["findings"][0]["evidence"]["last_finite"] is None
+    assert doc["errors"] == [{"source": "bad.csv", "error": "bad.csv: line 3: not a number"}]
+
+
+def test_markdown_has_table_and_code():
+    md = render_markdown([report()])
+    assert "| `lr_too_high` | `loss-nan` |" in md and "```python" in md
+
+
+def test_sweep_ranks_best_first_and_relates_verdicts_to_learning_rates():
+    runs = [report("a.csv", ("lr_too_high",), 0.1, 2.0),
+            report("b.csv", ("healthy",), 1e-3, 0.3, ()),
+            report("c.csv", ("lr_too_low",), 1e-5, 1.5, ())]
+    assert [r.source for r in ranking(runs)] == ["b.csv", "c.csv", "a.csv"]
+    advice = " ".join(learning_rate_advice(runs))
+    assert "lr >= 0.1 were unstable" in advice and "lr <= 1e-05 barely moved" in advice
+    assert "the best, b.csv, used lr 0.001" in advice

@@ -128,6 +128,9 @@ def plateau_high(f, p):
     min_return=Option(0.15, "What another run of the same length would still gain, as a fraction "
                       "of what this run gained. Healthy runs that are still creeping down would "
                       "gain under 10% more; runs stopped too early gain half again or more."),
+    max_headroom=Option(0.9, "A classifier already this far from chance toward perfect accuracy "
+                        "is not underfitting, however much its loss still falls (a real run at "
+                        "98.7% accuracy with a falling loss was judged healthy by reviewers)."),
 )
 def still_improving(f, p):
     """The loss was still falling when training ended, fast enough that another run of the same length would buy a large part of what this one did.
@@ -151,6 +154,9 @@ def still_improving(f, p):
     if f.train is not None and main is not f.train and len(f.train) >= 5 \
             and not f.train.still_falling:
         return None
+    headroom = _accuracy_headroom(f)
+    if headroom is not None and headroom >= p.max_headroom:
+        return None  # already accurate: more epochs would polish, not rescue
     gained = main.head - main.tail
     length = main.last_epoch - main.x[0] + 1
     conservative = 0.5 * -main.late_slope.slope * length
@@ -199,14 +205,19 @@ def loss_flat(f, p):
     main = f.main
     if main is None or len(main) < 12:
         return None  # the first and last thirds (6 points each) must not overlap
-    if f.learning_rate_changes:
-        return None  # a schedule changed the step size: "never bends" says nothing about it
+    if f.learning_rate is not None and any(rate < 0.25 * f.learning_rate
+                                           for _, rate in f.learning_rate_changes):
+        return None  # a schedule cut the step size: "never bends" says nothing about it
     early, late = main.early_slope, main.late_slope
     if not (early.falling and late.slope < 0):
         return None
     val = f.val
-    if val is not None and val is not main and len(val) >= 12 and not val.still_falling:
-        return None  # validation has stopped moving: not a slow run, a stuck or finished one
+    headroom = _accuracy_headroom(f)
+    if headroom is not None and headroom >= 0.9:
+        return None  # already accurate: not held back by its step size
+    if (val is not None and val is not main and len(val) >= 12 and not val.still_falling
+            and f.chance is not None and headroom is not None and headroom < 0.1):
+        return None  # validation flat at chance level: a stuck model, not a slow one
     bend = early.slope / late.slope
     fit = main.decay
     progress = fit.progress if fit is not None else 0.0

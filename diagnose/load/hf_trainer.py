@@ -1,0 +1,105 @@
+"""Hugging Face ``Trainer`` state files (``trainer_state.json``).
+
+``log_history`` is a list of entries: training entries every
+``logging_steps`` (``loss``, ``learning_rate``, ``grad_norm``, a fractional
+``epoch``, ``step``), evaluation entries (``eval_loss``, ``eval_wer``, ...,
+plus timing keys) and one final summary (``train_runtime``, and a
+``train_loss`` that is the mean over all of training, not a curve point).
+The run keeps Keras names (``eval_loss`` -> ``val_loss``), uses the
+fractional epoch as its x axis, and is marked step-logged: such curves are
+far noisier than Keras' per-epoch averages, and the engine judges them so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LogError
+from ..run import VAL_PREFIX, Run
+from .common import make_run, read_text
+
+FORMAT = "hf_trainer"
+
+# Keys that are bookkeeping, not curves.
+_SKIP = frozenset({"epoch", "step", "total_flos", "eval_runtime", "eval_samples_per_second",
+                   "eval_steps_per_second", "train_runtime", "train_samples_per_second",
+                   "train_steps_per_second"})
+
+
+def sniff(path: Path, head: str) -> bool:
+    """A JSON object with a ``log_history`` key."""
+    return head.lstrip().startswith("{") and '"log_history"' in head
+
+
+def load(path: Path, *, segment: int | None = None) -> Run:
+    """Read ``trainer_state.json``. ``segment`` has no meaning here and is ignored."""
+    source = str(path)
+    try:
+        state = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise LogError(source, f"invalid JSON ({exc.msg})", f"line {exc.lineno}") from None
+    history = state.get("log_history") if isinstance(state, dict) else None
+    if not isinstance(history, list):
+        raise LogError(source, "expected a list of log entries", "key 'log_history'")
+    steps_per_epoch = _steps_per_epoch(state)
+    rows: dict[float, dict[str, float]] = {}
+    step_of: dict[float, float] = {}
+    notes: list[str] = []
+    last_step, resumed = -1.0, False
+    for index, entry in enumerate(history):
+        where = f"key 'log_history', entry {index}"
+        if not isinstance(entry, dict):
+            raise LogError(source, "expected an object", where)
+        if "train_runtime" in entry:
+            continue  # the closing summary: its train_loss is a mean, not a point
+        step = entry.get("step")
+        x = entry.get("epoch")
+        if x is None:
+            if step is None:
+                raise LogError(source, "entry has neither 'epoch' nor 'step'", where)
+            x = step / steps_per_epoch if steps_per_epoch else step
+        if not isinstance(x, (int, float)) or isinstance(x, bool):
+            raise LogError(source, f"'epoch' is {x!r}, not a number", where)
+        if step is not None and step < last_step:
+            # A resumed run logs its steps again (training and evaluation
+            # entries share a step, so only going back means a resume):
+            # the later entries win.
+            resumed = True
+            for key in [k for k, s in step_of.items() if s >= step]:
+                del rows[key], step_of[key]
+        last_step = float(step) if step is not None else last_step
+        row = rows.setdefault(float(x), {})
+        if step is not None:
+            step_of[float(x)] = float(step)
+        for key, value in entry.items():
+            if key in _SKIP:
+                continue
+            if value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise LogError(source, f"{key!r} is {value!r}, not a number", where)
+            row[VAL_PREFIX + key[5:] if key.startswith("eval_") else key] = float(value)
+    rows = {x: row for x, row in rows.items() if row}
+    if not rows:
+        raise LogError(source, "no training or evaluation values", "key 'log_history'")
+    if resumed:
+        notes.append("resumed run: repeated steps were logged again; the later values are used")
+    xs = sorted(rows)
+    names = sorted({name for row in rows.values() for name in row})
+    if any(n.startswith(VAL_PREFIX) for n in names):
+        notes.append("Trainer eval_* read as val_*")
+    values = np.array([[rows[x].get(n, np.nan) for x in xs] for n in names])
+    logged = np.array([[n in rows[x] for x in xs] for n in names])
+    return make_run(source, names, values, logged, np.array(xs), format=FORMAT, notes=notes,
+                    granularity="step")
+
+
+def _steps_per_epoch(state: dict) -> float | None:
+    """Steps per epoch from the state's totals, when entries lack an epoch."""
+    steps, epochs = state.get("global_step"), state.get("epoch")
+    if isinstance(steps, (int, float)) and isinstance(epochs, (int, float)) and epochs > 0:
+        return steps / epochs
+    return None

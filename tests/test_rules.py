@@ -148,3 +148,10 @@ def test_rule_options_change_thresholds():
     strict = diagnose(run, rules={"val-loss-rising": {"min_rise": 5.0, "min_trending_rise": 5.0},
                                   "gap-widening": {"min_widening": 5.0}})
     assert "overfitting" not in strict.conditions
+
+
+def test_an_accuracy_that_is_never_finite_is_ignored_not_a_crash():
+    # Found by hypothesis in CI: the only accuracy series is logged, but only as NaN.
+    h = healthy_run()
+    h["accuracy"] = [math.nan] * 40
+    assert report_of(h).conditions == ("healthy",)

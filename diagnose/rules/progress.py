@@ -27,11 +27,11 @@ def _accuracy_headroom(f):
     model cannot even fit its training data, so a high training accuracy
     beside a poor validation one is a gap, not underfitting.
     """
-    if f.accuracy is None:
+    tails = [c.tail for c in (f.metric_train, f.metric_val) if c is not None and len(c)]
+    if f.accuracy is None or not tails:
         return None
     base = f.chance.accuracy if f.chance is not None else 0.0
-    best = max(c.tail for c in (f.metric_train, f.metric_val) if c is not None and len(c))
-    return (best - base) / (1.0 - base)
+    return (max(tails) - base) / (1.0 - base)
 
 
 @rule(

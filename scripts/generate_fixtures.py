@@ -198,6 +198,9 @@ def S(name, conditions, dataset, fault, **kw) -> Scenario:
 H, HI, LO, OV, UN = "healthy", "lr_too_high", "lr_too_low", "overfitting", "underfitting"
 PLATEAU = ("plateau", 0.5, 3)
 
+# Five lr_too_high runs below also meet the overfitting criterion (validation
+# loss >= 1.15x its early minimum while the training loss kept falling), so
+# they carry both labels: a run can be unstable and overfit at once.
 SCENARIOS: list[Scenario] = [
     # ---------------- digits (10 classes, 1797 rows) ----------------
     S("digits_healthy_adam", H, "digits", "none (reference)", hidden=(64,), dropout=0.2,
@@ -221,11 +224,11 @@ SCENARIOS: list[Scenario] = [
       hidden=(1,), epochs=40, seed=8, reference="digits_healthy_adam"),
     S("digits_underfit_l2", UN, "digits", "L2=0.3 on every kernel", hidden=(64,), l2=0.3,
       epochs=30, seed=9, reference="digits_healthy_adam"),
-    S("digits_high_diverge", HI, "digits", "Adam lr=1.0 (spikes)", learning_rate=1.0,
+    S("digits_high_diverge", (HI, OV), "digits", "Adam lr=1.0 (spikes)", learning_rate=1.0,
       epochs=20, seed=10),
     S("digits_high_sgd_nan", HI, "digits", "SGD lr=20 (NaN)", optimizer="sgd",
       learning_rate=20.0, epochs=12, seed=11),
-    S("digits_high_spikes", HI, "digits", "Adam lr=0.05 (spikes)", learning_rate=0.05,
+    S("digits_high_spikes", (HI, OV), "digits", "Adam lr=0.05 (spikes)", learning_rate=0.05,
       epochs=40, seed=12),
     S("digits_high_oscillate", HI, "digits", "Adam lr=0.02 on a 256x256 MLP (oscillation)",
       learning_rate=0.02, hidden=(256, 256), epochs=40, seed=12),
@@ -270,7 +273,7 @@ SCENARIOS: list[Scenario] = [
       epochs=80, batch_size=16, seed=34, reference="wine_healthy_adam"),
     S("wine_high_sgd_nan", HI, "wine", "SGD lr=3 momentum 0.9 (diverges, then NaN)",
       optimizer="sgd", learning_rate=3.0, momentum=0.9, epochs=30, batch_size=16, seed=35),
-    S("wine_high_spikes", HI, "wine", "Adam lr=0.5 (huge spikes)", learning_rate=0.5,
+    S("wine_high_spikes", (HI, OV), "wine", "Adam lr=0.5 (huge spikes)", learning_rate=0.5,
       hidden=(64, 64), epochs=40, batch_size=16, seed=37),
     # ---------------- iris (3 classes, 150 rows) ----------------
     S("iris_healthy_adam", H, "iris", "none (reference)", hidden=(16,), epochs=60,
@@ -291,7 +294,7 @@ SCENARIOS: list[Scenario] = [
     S("iris_high_sgd_diverge", HI, "iris", "SGD lr=2 momentum 0.9 (diverges, ends above start)",
       optimizer="sgd", learning_rate=2.0, momentum=0.9, hidden=(16,), epochs=40,
       batch_size=16, seed=45),
-    S("iris_high_adam", HI, "iris", "Adam lr=3 (spikes)", learning_rate=3.0, hidden=(16,),
+    S("iris_high_adam", (HI, OV), "iris", "Adam lr=3 (spikes)", learning_rate=3.0, hidden=(16,),
       epochs=40, batch_size=16, seed=45),
     # ---------------- moons (binary, 1000 rows) ----------------
     S("moons_healthy_adam", H, "moons", "none (reference)", hidden=(32, 32),
@@ -339,7 +342,7 @@ SCENARIOS: list[Scenario] = [
       reference="cls5_healthy_adam"),
     S("cls5_high_adam_diverge", HI, "classification5", "Adam lr=0.1 (oscillates, ends above start)",
       learning_rate=0.1, hidden=(64, 64), epochs=30, seed=79),
-    S("cls5_high_adam_sched", HI, "classification5",
+    S("cls5_high_adam_sched", (HI, OV), "classification5",
       "Adam lr=0.1 with a mild exponential decay (still far too high)", learning_rate=0.1,
       hidden=(64, 64), epochs=30, lr_schedule=("exp", 0.98), seed=77),
     S("cls5_low_1e-6", LO, "classification5", "Adam lr=1e-6", learning_rate=1e-6,
@@ -709,12 +712,14 @@ def predicates(m: dict) -> dict:
     unstable = (m["diverged"] or m["rebound"] >= SPIKE_FRAC
                 or m["upstep_share"] >= OSC_SHARE or m["collapsed"])
     out["lr_too_high"] = unstable
-    if unstable:
-        return out
+    # Overfitting is judged for unstable runs too: a run can spike AND overfit,
+    # and a label that hid one of the two would not be unambiguous.
     has_val = m["has_val"]
     val_rise_pattern = has_val and (m["val_rise"] >= VAL_RISE
                                     and m["Vmin_epoch"] < LATE_FRAC * (m["epochs"] - 1))
     out["overfitting"] = bool(val_rise_pattern and m["train_after_vmin"] <= TRAIN_KEEPS_FALLING)
+    if unstable:
+        return out
     ref = m["ref_final"]
     under_level = ref is not None and (m["Lend"] >= UNDER_REF_MULT * ref
                                        and m["shortfall"] >= UNDER_SHORTFALL)
@@ -870,8 +875,9 @@ the sum of the two output losses.
 ## How a label is confirmed
 
 Each scenario is trained once; the run is kept only if its measured outcome meets the
-criteria of its intended condition and of no other condition (so a run tagged
-`overfitting` never also looks like `lr_too_high`, etc.). Rejected runs write no files.
+criteria of its intended conditions and of no other condition (so a run tagged
+`overfitting` alone never also looks like `lr_too_high`; the five runs that are both
+unstable and overfitting carry both labels). Rejected runs write no files.
 Notation: L = training `loss` per epoch, L0 its first epoch, Lend its last; V = `val_loss`;
 C = chance-level loss (loss of the best constant predictor on the training rows: class
 prior entropy, ln K when balanced; variance of the targets for MSE); S = min(L0, C);
@@ -882,7 +888,7 @@ Lref = final training loss of a healthy reference run on the same dataset.
   epochs rise by > 0.05 x S; or collapse: Lend >= 1.2 x C and no longer improving.
 - **overfitting**: V ends >= 1.15 x its minimum, the minimum lies before the last 20% of
   epochs, and L at the end is <= 0.8 x L at the epoch of the V minimum (training keeps
-  improving while validation worsens); stable (not lr_too_high).
+  improving while validation worsens); judged for unstable runs too.
 - **underfitting**: stable; Lend >= 2 x Lref and (Lend - Lref) / (C - Lref) >= 0.30
   (closed at most 70% of the gap from chance to healthy); no big gap (V end <= 1.3 x
   Lend, no 1.15x V rise); and either still falling after a real drop (progress

@@ -9,7 +9,6 @@ from .fixes import early_stopping_fix, fixes_for, noise_patience, replay_early_s
 from .metrics import metric_names
 from .report import PROBLEMS, Finding, Report
 from .rules import RULES
-from .rules.base import epoch_str, fmt
 from .run import Run, bin_steps
 
 # Fewer finite points than this and no curve shape can be told from noise:
@@ -126,5 +125,3 @@ def _summary(run: Run, f: Features) -> dict:
                                          "saved_epochs": replay.saved_epochs}
     return summary
 
-
-__all__ = ["judge", "epoch_str", "fmt"]

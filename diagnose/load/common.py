@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +139,30 @@ def make_run(
     logged_by_name = {name: masks[i] for i, name in enumerate(names)}
     return Run(source, np.asarray(epochs, dtype=float), series, logged_by_name, infinite,
                granularity, format, tuple(notes))
+
+
+def sparse_run(
+    source: str,
+    columns: Mapping[str, Mapping[float, float]],
+    *,
+    offset: float = 0.0,
+    format: str,
+    notes: Sequence[str] = (),
+    granularity: str = "epoch",
+) -> Run:
+    """A Run from sparse columns ``{name: {x: value}}``, for logs that write one value at a time.
+
+    The x axis is the union of every column's x values, plus ``offset``
+    (1.0 turns 0-based epochs into the Run's 1-based ones); a column without
+    a value at some x is "not logged" there.
+    """
+    xs = sorted({x for column in columns.values() for x in column})
+    names = sorted(columns)
+    values = np.array([[columns[n].get(x, math.nan) for x in xs] for n in names], dtype=float)
+    logged = np.array([[x in columns[n] for x in xs] for n in names], dtype=bool)
+    return make_run(source, names, values.reshape(len(names), len(xs)),
+                    logged.reshape(len(names), len(xs)), np.array(xs, dtype=float) + offset,
+                    format=format, notes=notes, granularity=granularity)
 
 
 def choose_segment(segment: int | None, count: int, source: str) -> int:

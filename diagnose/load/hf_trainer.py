@@ -15,11 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import LogError
 from ..run import VAL_PREFIX, Run
-from .common import make_run, read_text
+from .common import read_text, sparse_run
 
 FORMAT = "hf_trainer"
 
@@ -87,14 +85,13 @@ def load(path: Path, *, segment: int | None = None) -> Run:
         raise LogError(source, "no training or evaluation values", "key 'log_history'")
     if resumed:
         notes.append("resumed run: repeated steps were logged again; the later values are used")
-    xs = sorted(rows)
-    names = sorted({name for row in rows.values() for name in row})
-    if any(n.startswith(VAL_PREFIX) for n in names):
+    columns: dict[str, dict[float, float]] = {}
+    for x, row in rows.items():
+        for name, value in row.items():
+            columns.setdefault(name, {})[x] = value
+    if any(n.startswith(VAL_PREFIX) for n in columns):
         notes.append("Trainer eval_* read as val_*")
-    values = np.array([[rows[x].get(n, np.nan) for x in xs] for n in names])
-    logged = np.array([[n in rows[x] for x in xs] for n in names])
-    return make_run(source, names, values, logged, np.array(xs), format=FORMAT, notes=notes,
-                    granularity="step")
+    return sparse_run(source, columns, format=FORMAT, notes=notes, granularity="step")
 
 
 def _steps_per_epoch(state: dict) -> float | None:

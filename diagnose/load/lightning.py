@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import LogError
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
-from .common import choose_segment, make_run, number, read_text
+from .common import choose_segment, number, read_text, sparse_run
 
 FORMAT = "lightning_csv"
 
@@ -130,12 +130,13 @@ def _epoch_table(source: str, rows: list[tuple[int, dict]], notes: list[str]) ->
             per_epoch[name][epoch].append(value)
     names = set(per_epoch)
     columns: dict[str, dict[int, float]] = {}
-    averaged = []
+    averaged, renamed = [], False
     for name in sorted(names):
-        base = name[:-6] if name.endswith("_epoch") else name[:-5] if name.endswith("_step") else name
+        base = name.removesuffix("_epoch").removesuffix("_step")
         if name.endswith("_step") and base + "_epoch" in names:
             continue  # the epoch-level twin says the same, averaged by Lightning itself
         target = keras_name(base)
+        renamed = renamed or (target != base and target != LEARNING_RATE)
         if target in columns:
             continue  # e.g. two lr-* columns (parameter groups): keep the first
         by_epoch = per_epoch[name]
@@ -147,13 +148,6 @@ def _epoch_table(source: str, rows: list[tuple[int, dict]], notes: list[str]) ->
             columns[target] = {e: v[-1] for e, v in by_epoch.items()}
     if averaged:
         notes.append(f"step-logged {', '.join(averaged)} averaged per epoch")
-    renamed = sorted({n for n in names if keras_name(n.removesuffix("_epoch").removesuffix("_step"))
-                      != n.removesuffix("_epoch").removesuffix("_step")})
     if renamed:
-        notes.append("Lightning names read in Keras' spelling (train_loss -> loss, val_... kept)")
-    epochs = sorted({e for col in columns.values() for e in col})
-    ordered = sorted(columns)
-    values = np.array([[columns[n].get(e, np.nan) for e in epochs] for n in ordered])
-    logged = np.array([[e in columns[n] for e in epochs] for n in ordered])
-    return make_run(source, ordered, values, logged, np.array(epochs, float) + 1.0,
-                    format=FORMAT, notes=notes)
+        notes.append("Lightning names read in Keras' spelling (train_loss -> loss, valid_ -> val_)")
+    return sparse_run(source, columns, offset=1.0, format=FORMAT, notes=notes)

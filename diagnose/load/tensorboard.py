@@ -22,11 +22,9 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import LogError
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
-from .common import make_run, read_bytes
+from .common import read_bytes, sparse_run
 
 FORMAT = "tensorboard"
 
@@ -66,12 +64,7 @@ def load(path: Path, *, segment: int | None = None) -> Run:
                     columns.setdefault(name, {})[step] = value
     if not columns:
         raise LogError(source, "no epoch-level scalars (epoch_loss, epoch_accuracy, ...) in the events")
-    steps = sorted({s for col in columns.values() for s in col})
-    names = sorted(columns)
-    values = np.array([[columns[n].get(s, np.nan) for s in steps] for n in names])
-    logged = np.array([[s in columns[n] for s in steps] for n in names])
-    return make_run(source, names, values, logged, np.array(steps, float) + 1.0,
-                    format=FORMAT, notes=notes)
+    return sparse_run(source, columns, offset=1.0, format=FORMAT, notes=notes)
 
 
 def _event_dirs(path: Path) -> dict[str, list[Path]]:

@@ -1,0 +1,519 @@
+"""DiagnoseCallback: the diagnosis of a run while ``model.fit()`` trains it.
+
+Each epoch's logs go to the same engine that diagnoses a finished log
+(:class:`~diagnose.engine.Analyzer`), so the verdict after the last epoch is
+``diagnose.diagnose(history)``. With ``action="act"`` the callback also acts
+on what the rules see: it stops a run that blew up (or rewinds it to its best
+weights with a lower learning rate), stops an overfitting run at its best
+epoch, and lowers the learning rate on a plateau.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import NamedTuple
+
+import keras
+from absl import logging
+
+from ..engine import Analyzer, Options
+from ..fixes import MIN_PATIENCE
+from ..report import Action, Finding, Report
+from . import optimizer as optimizers
+from .batches import BatchEvent, BatchWatch
+from .distribution import is_chief
+from .monitor import Monitor
+
+ACTIONS = ("warn", "act")
+# Findings that mean the run is being lost as it goes: acted on at once.
+BLOW_UP_RULES = ("loss-nan", "loss-diverging")
+# Findings that describe every run in progress ("still improving: train longer"):
+# news only once training has ended, so the final report says them, no notice.
+UNTIL_THE_END = ("still-improving",)
+# Plateau reductions in a row that brought no new best before the callback
+# stops lowering the rate: a plateau that survives a rate 8x lower is not a
+# step-size problem, and halving on to 1e-15 (ReduceLROnPlateau with min_lr=0
+# does) only slows a run that has converged.
+MAX_FRUITLESS_REDUCTIONS = 3
+# A rewind lowers the learning rate by the report's sized fix; this when it has none.
+REWIND_FACTOR = 0.1
+
+
+class Snapshot(NamedTuple):
+    """Weights (and, for rewinds, optimizer state) kept at the end of an epoch."""
+
+    epoch: int  # 0-based, as Keras counts; -1 for the weights fit() started from
+    weights: list
+    optimizer: list | None
+
+
+def _guarded(hook):
+    """Run a hook; any exception disables the callback with one warning, never reaches fit()."""
+
+    @functools.wraps(hook)
+    def run(self, *args, **kwargs):
+        if self.disabled:
+            return None
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must never end a training run
+            self.disabled = True
+            self.error = exc
+            warnings.warn(f"DiagnoseCallback disabled itself after an internal error "
+                          f"({type(exc).__name__}: {exc}); training continues without it.",
+                          RuntimeWarning, stacklevel=2)
+            return None
+
+    return run
+
+
+class DiagnoseCallback(keras.callbacks.Callback):
+    """Diagnose the run while it trains; optionally act on the diagnosis.
+
+    Every epoch feeds the logs to the diagnosis engine; the first time a
+    condition (``overfitting``, ``underfitting``, ``lr_too_high``,
+    ``lr_too_low``) becomes clear, one line says which rule saw it, at which
+    epoch, and the evidence. At the end the full report is printed and kept
+    in :attr:`report`. With ``action="act"`` it also acts, each action logged
+    in ``report.actions``:
+
+    - the loss became NaN/inf or diverges: stop (like ``TerminateOnNaN``),
+      or with ``repair=N`` rewind to the best weights and lower the learning
+      rate by the report's sized factor, up to N times;
+    - overfitting is confirmed and ``monitor`` has not improved for
+      ``patience`` epochs: stop (like ``EarlyStopping``);
+    - ``monitor`` has not improved for ``patience`` epochs and the rules see
+      neither overfitting nor a too-low rate: multiply the learning rate by
+      ``factor`` (like ``ReduceLROnPlateau``; at most 3 times in a row
+      without a new best, and never a rate another callback or a schedule
+      sets);
+    - at the end, with ``restore_best_weights``: restore the weights of the
+      best epoch (as ``EarlyStopping`` does).
+
+    Any error inside the callback becomes one warning and the callback turns
+    itself off; training goes on untouched.
+
+    Distributed training: decisions are a pure function of the epoch logs,
+    which Keras has already reduced across replicas, so every replica (and,
+    under ``tf.distribute.MultiWorkerMirroredStrategy``, every worker) takes
+    the same action at the same epoch; only the chief prints and warns.
+    Checked under ``MirroredStrategy``; ``fit()`` itself fails under
+    ``MultiWorkerMirroredStrategy`` in Keras 3 (keras-team/keras#20585), so
+    there the callback is worker-symmetric by construction but untested.
+
+    Args:
+        action: ``"warn"`` (default) only reports and never touches the
+            model; ``"act"`` takes the actions above.
+        monitor: quantity to watch for improvement. Defaults to
+            ``"val_loss"``; until it is logged (no validation data), its
+            training twin (``"loss"``) is watched instead.
+        mode: ``"auto"``, ``"min"`` or ``"max"``: whether ``monitor`` should
+            go down or up. ``"auto"`` infers it from the name.
+        patience: epochs without improvement before a plateau or an
+            overfitting run is acted on. ``None`` (default) derives it from
+            the run's own noise, as the report's ``EarlyStopping`` fix does
+            (the longest stretch without a new best before the best, plus one;
+            3 to 20).
+        min_delta: a change of ``monitor`` smaller than this is no improvement.
+        restore_best_weights: at the end of training, restore the weights of
+            the epoch with the best ``monitor`` value (only with
+            ``action="act"``, where it defaults to True).
+        start_from_epoch: epochs to wait before watching ``monitor`` and
+            acting on it (a warm-up). A NaN/inf loss is acted on regardless.
+        factor: learning rate multiplier on a plateau (0 < factor < 1).
+        min_lr: the learning rate is never lowered below this.
+        repair: how many times a blown-up run may be rewound to its best
+            weights with a lower learning rate instead of stopped. Keeps a
+            copy of the optimizer's state along with the weights.
+        batch_checks: also watch the training loss batch by batch: NaN/inf is
+            seen (and, with ``action="act"``, stopped) within the epoch, and
+            loss spikes are reported. O(1) work per batch on numbers Keras
+            already passes to callbacks.
+        verbose: 0 is silent; 1 (default) prints a notice per new condition
+            and per action, and the full report at the end.
+        options: a :class:`diagnose.engine.Options` for the engine (rule
+            selection and thresholds).
+
+    Example:
+        >>> import numpy as np, keras
+        >>> from diagnose.keras import DiagnoseCallback
+        >>> x = np.random.rand(256, 8)
+        >>> y = (x.sum(axis=1) > 4).astype("float32")
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+        ...                           keras.layers.Dense(1, activation="sigmoid")])
+        >>> model.compile(optimizer="adam", loss="binary_crossentropy")
+        >>> callback = DiagnoseCallback(action="act", verbose=0)
+        >>> history = model.fit(x, y, validation_split=0.25, epochs=8, callbacks=[callback],
+        ...                     verbose=0)
+        >>> callback.report.summary["epochs"] == len(history.history["loss"])
+        True
+    """
+
+    def __init__(self, action: str = "warn", monitor: str = "val_loss", mode: str = "auto",
+                 patience: int | None = None, min_delta: float = 0.0,
+                 restore_best_weights: bool | None = None, start_from_epoch: int = 0,
+                 factor: float = 0.5, min_lr: float = 0.0, repair: int = 0,
+                 batch_checks: bool = False, verbose: int = 1, options: Options | None = None):
+        super().__init__()
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be between 0 and 1 (exclusive), got {factor!r}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be a positive number of epochs or None, "
+                             f"got {patience!r}")
+        if repair < 0:
+            raise ValueError(f"repair must be >= 0, got {repair!r}")
+        if restore_best_weights and action != "act":
+            raise ValueError("restore_best_weights=True needs action='act' "
+                             "(warn never touches the model)")
+        self.action = action
+        self.monitor = monitor
+        self.patience = patience
+        self.restore_best_weights = (action == "act" if restore_best_weights is None
+                                     else restore_best_weights)
+        self.start_from_epoch = start_from_epoch
+        self.factor = factor
+        self.min_lr = min_lr
+        self.repair = repair
+        self.batch_checks = batch_checks
+        self.verbose = verbose
+        options = options or Options()
+        # The default monitor is the engine's own default (the main loss's validation twin).
+        self.options = replace(options, monitor=monitor) if monitor != "val_loss" else options
+        self._monitor = Monitor(monitor, mode, min_delta, start_from_epoch)
+        # Keras dispatches batch hooks to a thread pool (JAX, torch) only when
+        # every callback allows it. Without batch_checks the batch hook is a
+        # no-op, so it may run anywhere; with them, NaN must stop the epoch
+        # at the batch it happened, which needs the logs synchronously.
+        self.async_safe = not batch_checks
+        self.disabled = False
+        self.error: Exception | None = None
+        self._start("live run")
+
+    # --- what a user reads ------------------------------------------------
+    @property
+    def report(self) -> Report | None:
+        """The diagnosis of the epochs so far, with the actions taken (None before the first)."""
+        if self._report is None:
+            return None
+        return replace(self._report, actions=tuple(self.actions),
+                       notes=self._report.notes + tuple(self._notes))
+
+    # --- Keras hooks ------------------------------------------------------
+    @_guarded
+    def on_train_begin(self, logs=None):
+        self._start(f"{self.model.name} (live)")
+        self._chief = is_chief(self.model)
+        if self._keeps_weights:
+            # The weights fit() starts from: what a NaN in epoch 1 rewinds to.
+            self._best = self._rewind_to = self._snapshot(-1)
+
+    @_guarded
+    def on_epoch_begin(self, epoch, logs=None):
+        self._blew_up_in_batch = None
+        if self._batches is not None:
+            self._batches.begin_epoch(epoch)
+
+    @_guarded
+    def on_train_batch_end(self, batch, logs=None):
+        if self._batches is None:
+            return
+        event = self._batches.update(batch, logs)
+        if event is not None:
+            self._batch_event(event)
+
+    @_guarded
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {} if logs is None else logs
+        if self.action == "act":
+            self._watch_learning_rate(logs)
+        values = _numbers(logs)
+        self._analyzer.add_epoch(values, epoch + 1)
+        if self._segment is not self._analyzer:
+            self._segment.add_epoch(values, epoch + 1)
+        report = self._report = self._analyzer.report()
+        self._last_epoch = epoch
+        had_best = self._monitor.best is not None
+        improved = self._monitor.update(epoch, values)
+        self._announce(epoch, report)
+        if self.action != "act" or self._stopped:
+            return
+        if improved:
+            self._plateau_wait = self._fruitless_reductions = 0
+        elif improved is not None:
+            self._plateau_wait += 1
+        if improved and self._keeps_weights:
+            self._best = self._snapshot(epoch)
+            # A rewind target must have beaten an earlier epoch: the first value
+            # after a blow-up is "best" by default, however bad it is.
+            if had_best:
+                self._rewind_to = self._best
+        segment = report if self._segment is self._analyzer else self._segment.report()
+        self._act(epoch, list(values), report, segment)
+
+    @_guarded
+    def on_train_end(self, logs=None):
+        if self._first_spike is not None:
+            self._notes.append(f"batch checks: {self._batches.spikes} loss spike(s) inside epochs; "
+                               f"the first: {self._first_spike.message}")
+        best = self._best
+        # The initial weights are restored only over a blown-up run: a run whose
+        # monitor was never logged keeps its weights, as with EarlyStopping.
+        if (self.restore_best_weights and best is not None and self._last_epoch is not None
+                and best.epoch != self._last_epoch and (best.epoch >= 0 or self._blown_up)):
+            self.model.set_weights(best.weights)
+            kept = best.epoch
+            where = "the initial weights" if kept < 0 else f"the weights of epoch {kept + 1}"
+            why = (f"{self._monitor.tracking} was best at epoch {kept + 1} "
+                   f"({self._monitor.best:.4g})" if kept >= 0
+                   else f"no epoch improved {self._monitor.tracking or self.monitor}")
+            self._record(self._last_epoch, "restore_best_weights", {"epoch": kept + 1},
+                         f"restored {where}: {why}")
+        report = self.report
+        if report is not None:
+            self._say(str(report))  # the text report, as the diagnose command prints it
+        return report
+
+    # --- deciding -----------------------------------------------------------
+    def _act(self, epoch: int, logged: list[str], report: Report, segment: Report) -> None:
+        blow_up = self._blow_up(segment)
+        nan = blow_up is not None and blow_up.rule == "loss-nan"
+        if blow_up is not None and (nan or epoch >= self.start_from_epoch):
+            self._blown_up = True
+            reason = f"lr_too_high ({blow_up.rule}): {blow_up.message}"
+            if self._can_rewind():
+                self._rewind(epoch, reason, _lower_factor(segment))
+            else:
+                self._stop(epoch, reason)
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self._monitor.tracking is None:
+            self._note_once(f"{self.monitor} is not in the logs (logged: "
+                            f"{', '.join(sorted(logged))}): no plateau or overfitting action "
+                            f"is taken")
+            return
+        noise_patience = report.summary.get("early_stopping", {}).get("patience", MIN_PATIENCE)
+        patience = self.patience or noise_patience
+        overfitting = _strongest(segment, "overfitting")
+        if overfitting is not None and self._monitor.wait >= patience:
+            self._stop(epoch, f"overfitting ({overfitting.rule}): {overfitting.message}")
+        elif (self._plateau_wait >= patience
+              and not {"overfitting", "lr_too_low"}.intersection(segment.conditions)):
+            self._lower_learning_rate(epoch, patience)
+
+    def _blow_up(self, segment: Report) -> Finding | None:
+        if self._blew_up_in_batch is not None:
+            event = self._blew_up_in_batch
+            return Finding("loss-nan", "lr_too_high", (float(event.epoch),), {}, event.message,
+                           0.95)
+        return next((f for f in segment.findings if f.rule in BLOW_UP_RULES), None)
+
+    def _can_rewind(self) -> bool:
+        if self._repairs >= self.repair or self._rewind_to is None:
+            return False
+        fixed = self._rate_is_fixed()
+        if fixed is None:
+            return True
+        self._note_once(f"{fixed}: a blown-up run was stopped instead of repaired")
+        return False
+
+    def _rate_is_fixed(self) -> str | None:
+        """Why the callback must leave the learning rate alone, or None."""
+        if not optimizers.settable(self.model.optimizer):
+            return ("the optimizer's learning rate is a schedule (or not a single variable), so "
+                    "it cannot be assigned; build the optimizer with a float learning_rate to "
+                    "allow it")
+        if self._rate_managed_elsewhere:
+            return ("another callback sets the learning rate (LearningRateScheduler, "
+                    "ReduceLROnPlateau): it is left to that callback")
+        return None
+
+    # --- acting -------------------------------------------------------------
+    def _stop(self, epoch: int, reason: str) -> None:
+        self.model.stop_training = True
+        self._stopped = True
+        restore = bool(self.restore_best_weights and self._best is not None)
+        params = {"restore_best_weights": restore}
+        if restore:
+            params["best_epoch"] = self._best.epoch + 1
+        self._record(epoch, "stop_training", params, reason)
+
+    def _rewind(self, epoch: int, reason: str, factor: float) -> None:
+        optimizer = self.model.optimizer
+        old = optimizers.learning_rate(optimizer)
+        new = max(old * factor, self.min_lr)
+        target = self._rewind_to
+        self.model.set_weights(target.weights)
+        optimizers.restore_state(optimizer, target.optimizer)
+        self._set_rate(optimizer, new)
+        self._repairs += 1
+        # Judge what follows on its own: the blow-up before the rewind is dealt with.
+        self._segment = Analyzer(self.options, self._source)
+        self._monitor.wait = self._plateau_wait = 0
+        params = {"to_epoch": target.epoch + 1, "factor": factor, "from": _sig(old),
+                  "to": _sig(new), "repairs_left": self.repair - self._repairs}
+        self._record(epoch, "rewind", params, reason)
+
+    def _lower_learning_rate(self, epoch: int, patience: int) -> None:
+        fixed = self._rate_is_fixed()
+        if fixed is not None:
+            self._note_once(f"{fixed}: it was not lowered on plateaus")
+            return
+        if self._fruitless_reductions >= MAX_FRUITLESS_REDUCTIONS:
+            self._note_once(f"the learning rate was lowered {MAX_FRUITLESS_REDUCTIONS} times "
+                            f"without a new best {self._monitor.tracking}: not lowered further",
+                            warn=False)
+            return
+        optimizer = self.model.optimizer
+        old = optimizers.learning_rate(optimizer)
+        if old <= self.min_lr:
+            return
+        new = max(old * self.factor, self.min_lr)
+        self._set_rate(optimizer, new)
+        self._plateau_wait = 0
+        self._fruitless_reductions += 1
+        best_epoch = self._monitor.best_epoch
+        reason = (f"{self._monitor.tracking} has not improved for {patience} epochs (best "
+                  f"{self._monitor.best:.4g} at epoch {best_epoch + 1}); "
+                  f"the rules see no overfitting")
+        self._record(epoch, "lower_learning_rate",
+                     {"factor": self.factor, "from": _sig(old), "to": _sig(new)}, reason)
+
+    def _batch_event(self, event: BatchEvent) -> None:
+        if event.kind == "spike":
+            if self._batches.spikes == 1:  # the rest are counted in the report's notes
+                self._first_spike = event
+                self._say(f"\nDiagnoseCallback: {event.message}")
+            return
+        self._blew_up_in_batch = event
+        self._say(f"\nDiagnoseCallback: {event.message}")
+        if self.action == "act" and not self._stopped and not self._can_rewind():
+            self._stop(event.epoch - 1, f"lr_too_high (loss-nan): {event.message}")
+
+    def _snapshot(self, epoch: int) -> Snapshot:
+        state = optimizers.state(self.model.optimizer) if self.repair else None
+        return Snapshot(epoch, self.model.get_weights(), state)
+
+    def _watch_learning_rate(self, logs: dict) -> None:
+        """Log the rate, as ReduceLROnPlateau does, and notice when someone else sets it."""
+        rate = optimizers.learning_rate(getattr(self._model, "optimizer", None))
+        # In the logs already, or changed since the last epoch without us: a
+        # scheduler or ReduceLROnPlateau owns the rate, and would undo our changes.
+        if "learning_rate" in logs or (self._rate is not None and rate != self._rate):
+            self._rate_managed_elsewhere = True
+        if rate is not None:
+            logs.setdefault("learning_rate", rate)  # the History, and so the engine, see it
+        self._rate = rate
+
+    def _set_rate(self, optimizer, rate: float) -> None:
+        optimizers.set_learning_rate(optimizer, rate)
+        self._rate = optimizers.learning_rate(optimizer)
+
+    # --- saying ---------------------------------------------------------------
+    def _announce(self, epoch: int, report: Report) -> None:
+        for condition in report.conditions:
+            if condition == "healthy" or condition in self.first_seen:
+                continue
+            findings = [f for f in report.findings
+                        if f.condition == condition and f.rule not in UNTIL_THE_END]
+            if not findings:
+                continue
+            self.first_seen[condition] = epoch + 1
+            finding = findings[0]
+            self._announced = f"{condition} ({finding.rule}): {finding.message}"
+            self._say(f"\nEpoch {epoch + 1}: DiagnoseCallback: {self._announced}")
+
+    def _record(self, epoch: int, action: str, params: dict, reason: str) -> None:
+        self.actions.append(Action(float(epoch + 1), action, params, reason))
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        said = "see above" if reason == self._announced else reason
+        self._say(f"\nEpoch {epoch + 1}: DiagnoseCallback {action} ({shown}): {said}")
+
+    def _note_once(self, note: str, warn: bool = True) -> None:
+        """A note in the report; a warning too when the user's setup stops an action."""
+        if note in self._notes:
+            return
+        self._notes.append(note)
+        if warn and self._chief:
+            warnings.warn(f"DiagnoseCallback: {note}", stacklevel=3)
+        elif not warn:
+            self._say(f"\nDiagnoseCallback: {note}")
+
+    def _say(self, text: str) -> None:
+        if not (self.verbose and self._chief):
+            return
+        if keras.utils.is_interactive_logging_enabled():
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        else:
+            logging.info(text)
+
+    # --- state ------------------------------------------------------------------
+    @property
+    def _keeps_weights(self) -> bool:
+        return self.action == "act" and bool(self.restore_best_weights or self.repair)
+
+    def _start(self, source: str) -> None:
+        """Forget the previous fit(): every fit() is diagnosed on its own, as EarlyStopping does."""
+        self._source = source
+        self._analyzer = Analyzer(self.options, source)
+        self._segment = self._analyzer  # what decisions read: the run since the last rewind
+        self._monitor.reset()
+        self._report: Report | None = None
+        self._batches = BatchWatch() if self.batch_checks else None
+        self._blew_up_in_batch: BatchEvent | None = None
+        self._first_spike: BatchEvent | None = None
+        self._best: Snapshot | None = None  # restored at the end (restore_best_weights)
+        self._rewind_to: Snapshot | None = None  # what a repair rewinds to
+        self._last_epoch: int | None = None
+        self._plateau_wait = 0
+        self._fruitless_reductions = 0  # plateau reductions since the last new best
+        self._repairs = 0
+        self._blown_up = False
+        self._rate: float | None = None  # the learning rate at the last epoch end
+        self._rate_managed_elsewhere = False
+        self._stopped = False
+        self._chief = True
+        self._notes: list[str] = []
+        self._announced = ""  # the last notice, so an action on it does not repeat it
+        self.actions: list[Action] = []
+        self.first_seen: dict[str, int] = {}  # condition -> 1-based epoch it was first reported
+
+
+def _numbers(logs: Mapping[str, object]) -> dict[str, float]:
+    """The logged numbers; strings, None, arrays and anything else not a scalar are left out."""
+    values = {}
+    for name, value in logs.items():
+        if value is None or isinstance(value, (str, bytes)) or getattr(value, "ndim", 0):
+            continue
+        try:
+            values[name] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return values
+
+
+def _strongest(report: Report, condition: str) -> Finding | None:
+    """The report's findings are sorted strongest first."""
+    return next((f for f in report.findings if f.condition == condition), None)
+
+
+def _lower_factor(report: Report) -> float:
+    fix = next((f for f in report.fixes if f.action == "lower_learning_rate"), None)
+    return float(fix.params["factor"]) if fix is not None else REWIND_FACTOR
+
+
+def _sig(rate: float) -> float:
+    """A float32 learning rate as people write it (0.01, not 0.009999999776)."""
+    return float(f"{rate:.6g}")
+
+
+def _short(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) and math.isfinite(value) else str(value)

@@ -1,0 +1,53 @@
+"""The few things the callback does to a Keras optimizer, the Keras 3 way.
+
+Reading and setting the learning rate follows ``ReduceLROnPlateau``: read
+``optimizer.learning_rate``, assign a float to it. An optimizer built with a
+``LearningRateSchedule`` (or a callable) has no rate to assign; Keras raises
+``TypeError`` there, so :func:`settable` asks first. A rewind also restores
+the optimizer's own state (Adam's moments, the iteration count): moments left
+NaN by a blown-up step would poison the restored weights at the next step.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def learning_rate(optimizer) -> float | None:
+    """The current learning rate as a float (a schedule evaluated now), or None."""
+    if optimizer is None or hasattr(optimizer, "optimizers"):
+        return None
+    rate = optimizer.learning_rate
+    if isinstance(rate, keras.Variable):
+        rate = rate.numpy()  # float() fails on a MirroredVariable's value; numpy() reads replica 0
+    return float(rate)
+
+
+def settable(optimizer) -> bool:
+    """True when the learning rate is a variable that can be assigned.
+
+    False for a ``LearningRateSchedule`` or a callable, and for a
+    multi-optimizer (one rate per part of the model: which one to lower is
+    not the callback's guess to make).
+    """
+    if optimizer is None or hasattr(optimizer, "optimizers"):
+        return False
+    return isinstance(optimizer.learning_rate, keras.Variable)
+
+
+def set_learning_rate(optimizer, value: float) -> None:
+    optimizer.learning_rate = float(value)
+
+
+def state(optimizer) -> list[np.ndarray]:
+    """A copy of the optimizer's variables (iterations, learning rate, slots)."""
+    return [np.array(v.numpy()) for v in optimizer.variables]  # as save_own_variables reads them
+
+
+def restore_state(optimizer, values: list[np.ndarray]) -> None:
+    variables = optimizer.variables
+    if len(variables) != len(values):
+        raise ValueError(f"optimizer has {len(variables)} variables, the copy {len(values)}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)

@@ -109,7 +109,9 @@ class Report:
         fixes: what to change, at least one per problem condition.
         limitations: what the data could not support (no validation data,
             too few epochs), said instead of guessed.
-        notes: what the loader decided on the user's behalf.
+        notes: what was decided on the user's behalf: by the loader (segment
+            chosen, columns renamed) or, live, by the callback (a learning
+            rate it could not set, a cap it reached).
         summary: headline numbers of the run (epochs, best epoch, final losses).
         actions: what a live callback did during training.
     """

@@ -261,6 +261,23 @@ def test_a_healthy_run_is_never_stopped(moons):
     assert "learning_rate" in history.history  # logged, as ReduceLROnPlateau does
 
 
+def test_a_plateau_that_survives_three_rate_cuts_ends_the_run():
+    # Synthetic task with nothing to learn (labels independent of the inputs):
+    # the validation loss plateaus at once, the rate is halved three times to
+    # no avail, and the run is stopped as converged with its best weights kept.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 4)).astype("float32"), rng.integers(0, 2, 400).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = mlp(4, (4,), 1, keras.optimizers.Adam(1e-2))
+    callback = DiagnoseCallback(action="act", verbose=0)
+    history = fit(model, x, y, callback, epochs=80)
+    actions = [a.action for a in callback.report.actions]
+    assert actions.count("lower_learning_rate") >= 3  # a cut that finds a new best resets the count
+    assert "stop_training" in actions and len(history.history["loss"]) < 80
+    stop = next(a for a in callback.report.actions if a.action == "stop_training")
+    assert stop.reason.startswith("converged")
+
+
 def test_a_monitor_that_is_not_logged_is_said_once_and_the_weights_are_kept(moons):
     keras.utils.set_random_seed(0)
     model = mlp(2, (16,), 1, keras.optimizers.Adam(1e-2))

@@ -36,9 +36,9 @@ BLOW_UP_RULES = ("loss-nan", "loss-diverging")
 # news only once training has ended, so the final report says them, no notice.
 UNTIL_THE_END = ("still-improving",)
 # Plateau reductions in a row that brought no new best before the callback
-# stops lowering the rate: a plateau that survives a rate 8x lower is not a
-# step-size problem, and halving on to 1e-15 (ReduceLROnPlateau with min_lr=0
-# does) only slows a run that has converged.
+# stops the run: a plateau that survives a rate 8x lower is not a step-size
+# problem, and halving on to 1e-15 (ReduceLROnPlateau with min_lr=0 does)
+# only slows a run that has converged.
 MAX_FRUITLESS_REDUCTIONS = 3
 # A rewind lowers the learning rate by the report's sized fix; this when it has none.
 REWIND_FACTOR = 0.1
@@ -367,9 +367,12 @@ class DiagnoseCallback(keras.callbacks.Callback):
             self._note_once(f"{fixed}: it was not lowered on plateaus")
             return
         if self._fruitless_reductions >= MAX_FRUITLESS_REDUCTIONS:
-            self._note_once(f"the learning rate was lowered {MAX_FRUITLESS_REDUCTIONS} times "
-                            f"without a new best {self._monitor.tracking}: not lowered further",
-                            warn=False)
+            # Converged (or quietly overfitting): more epochs cannot beat the best
+            # epoch, whose weights are restored at the end. EarlyStopping would
+            # have stopped here too; the run is stopped while it no longer improves.
+            self._stop(epoch, f"converged: the learning rate was lowered "
+                              f"{MAX_FRUITLESS_REDUCTIONS} times without a new best "
+                              f"{self._monitor.tracking}")
             return
         optimizer = self.model.optimizer
         old = optimizers.learning_rate(optimizer)

@@ -183,8 +183,9 @@ class Features:
     """The series a diagnosis is about, as :class:`Curve` objects."""
 
     def __init__(self, run: Run, loss: str | None = None, monitor: str | None = None,
-                 metric: str | None = None):
+                 metric: str | None = None, learning_rate: float | None = None):
         self.run = run
+        self._given_learning_rate = learning_rate
         self.notes: list[str] = []
         parsed = {m.name: m for m in metric_names(run.names) if run.has(m.name)}
         self.metrics = parsed
@@ -257,7 +258,9 @@ class Features:
 
     @cached_property
     def learning_rate(self) -> float | None:
-        """The first logged learning rate, when the log has one."""
+        """The learning rate the user gave, else the first logged one, else None."""
+        if self._given_learning_rate is not None:
+            return float(self._given_learning_rate)
         if not self.run.has(LEARNING_RATE):
             return None
         values = self.run.series[LEARNING_RATE][self.run.logged[LEARNING_RATE]]

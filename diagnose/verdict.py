@@ -48,9 +48,8 @@ def judge(run: Run, options) -> Report:
 def _judge(run: Run, options) -> Report:
     if run.granularity == "step" and len(run) > STEP_BINS:
         run = bin_steps(run, STEP_BINS)
-    features = Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric)
-    if options.learning_rate is not None:
-        features.__dict__["learning_rate"] = float(options.learning_rate)
+    features = Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric,
+                        learning_rate=options.learning_rate)
     limitations = list(features.notes)
     unknown = [m.name for m in metric_names(run.names) if m.direction is None]
     if unknown:

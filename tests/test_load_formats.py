@@ -84,12 +84,42 @@ def test_trainer_state_without_eval_says_overfitting_cannot_be_judged():
     ({"log_history": {"loss": 1}}, "log_history"),
     ({"log_history": [{"epoch": 0.1, "loss": "high"}]}, "entry 0"),
     ({"log_history": [{"loss": 1.0}]}, "entry 0"),
+    ({"log_history": [{"step": "10", "loss": 1.0}]}, "entry 0: 'step' is '10', not a number"),
+    ({"log_history": [{"epoch": 1.0, "eval_thresholds": [0.2, 0.5]}]},
+     "no training or evaluation values; skipped key 'eval_thresholds': entry 0 holds a list"),
 ])
 def test_trainer_state_errors_name_the_key(tmp_path, state, where):
     path = tmp_path / "trainer_state.json"  # synthetic
     path.write_text(json.dumps(state))
     with pytest.raises(LogError, match=where):
         load(path, format_in="hf_trainer")
+
+
+def test_trainer_state_keys_holding_lists_dicts_or_flags_are_skipped(tmp_path):
+    entries = []
+    for step in range(1, 9):
+        epoch = step / 2
+        entries.append({"epoch": epoch, "step": 50 * step, "loss": 2.0 / step,
+                        "learning_rate": 5e-5, "grad_norm": 1.5})
+        if step % 2 == 0:
+            entries.append({"epoch": epoch, "step": 50 * step, "eval_loss": 2.2 / step + 0.1,
+                            "eval_accuracy": 0.5 + step / 20, "eval_runtime": 3.2,
+                            "eval_thresholds": [0.31, 0.52, 0.48],
+                            "eval_report": {"precision": 0.8, "recall": 0.7},
+                            "eval_is_best": step == 8})
+    entries.append({"epoch": 4.0, "step": 400, "train_runtime": 120.0, "train_loss": 0.9})
+    path = tmp_path / "trainer_state.json"  # synthetic
+    path.write_text(json.dumps({"global_step": 400, "epoch": 4.0, "log_history": entries}))
+    report = diagnose(path)
+    assert report.conditions or report.limitations
+    assert [note for note in report.notes if note.startswith("skipped")] == [
+        "skipped key 'eval_thresholds': entry 2 holds a list of 3 values, not a number",
+        "skipped key 'eval_report': entry 2 holds a dict, not a number",
+        "skipped key 'eval_is_best': entry 2 holds true/false, not a number"]
+    run = load(path)
+    assert sorted(run.series) == ["grad_norm", "learning_rate", "loss", "val_accuracy",
+                                  "val_loss"]
+    assert run.logged["val_loss"].sum() == 4 and run.logged["loss"].sum() == 8
 
 
 def test_tensorboard_reads_keras3_tensor_scalars_into_keras_names():

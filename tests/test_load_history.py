@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from diagnose import LogError
+from diagnose import LogError, diagnose
 from diagnose.load import load
 from diagnose.run import Run, RunBuilder
 
@@ -158,12 +158,16 @@ def test_lr_is_renamed():
     assert "'lr' read as 'learning_rate'" in run.notes
 
 
+NO_SERIES = "no key holds a per-epoch series of numbers: "
+
+
 @pytest.mark.parametrize(("history", "where"), [
     ({"loss": [1.0, "abc"]}, "key 'loss', item 1: 'abc' is not a number"),
-    ({"loss": [1.0, 0.5], "name": "resnet"}, "key 'name': expected a list of numbers, got str"),
-    ({"loss": 0.5}, "key 'loss': expected a list of numbers, got float"),
-    ({"loss": [1.0, {"a": 1}]}, "key 'loss', item 1: a dict is not a number"),
-    ({"loss": [[0.1, 0.2], 0.5]}, "key 'loss', item 0: mixes numbers and lists"),
+    ({"loss": 0.5}, f"{NO_SERIES}key 'loss' is a single number"),
+    ({"loss": [1.0, {"a": 1}]}, f"{NO_SERIES}key 'loss' is a list holding a dict at item 1"),
+    ({"loss": [[0.1, 0.2], 0.5]},
+     f"{NO_SERIES}key 'loss' is a list mixing numbers and lists (item 0 is a list)"),
+    ({"loss": [True, False]}, f"{NO_SERIES}key 'loss' is true/false flags per epoch (item 0)"),
     ({}, "no log keys"),
     ({"loss": [None, None]}, "no values logged"),
 ])
@@ -175,6 +179,36 @@ def test_per_class_metric_is_ignored_with_a_note():
     run = load({"loss": [1.0, 0.5], "f1_score": [np.array([0.1, 0.2]), np.array([0.3, 0.4])]})
     assert run.names == ["loss"]
     assert any("'f1_score'" in note and "per-class" in note for note in run.notes)
+
+
+def test_keys_that_are_no_series_are_skipped_with_a_note():
+    history = dict(HISTORY, name="resnet", test_accuracy=0.91, early_stopped=True,
+                   config={"optimizer": "adam"}, best_epoch=None,
+                   confusion=[1.0, {"tp": 3}, 2.0], flags=[False, True, None],
+                   per_class_f1=[[0.1, 0.2], 0.5, [0.3, 0.4]],
+                   epoch_time=["12:01:05", "12:01:09", None])
+    run = load(history)
+    assert_same_run(run, load(HISTORY))
+    for key, what in [("name", "text"), ("test_accuracy", "a single number"),
+                      ("early_stopped", "a single true/false value"), ("config", "a dict"),
+                      ("best_epoch", "null"), ("confusion", "a list holding a dict at item 1"),
+                      ("flags", "true/false flags per epoch (item 0)"),
+                      ("per_class_f1", "a list mixing numbers and lists (item 0 is a list)"),
+                      ("epoch_time", "text per epoch")]:
+        assert f"skipped key {key!r}: {what}, not a per-epoch series of numbers" in run.notes
+
+
+def test_only_keys_that_are_no_series_is_an_error_naming_them():
+    message = error_of({"test_loss": 0.31, "test_accuracy": 0.91, "model": "resnet50"})
+    assert message == ("history dict: no key holds a per-epoch series of numbers: key "
+                       "'test_loss' is a single number; key 'test_accuracy' is a single number; "
+                       "key 'model' is text")
+
+
+def test_a_scalar_epoch_key_is_skipped_and_epochs_counted():
+    run = load(dict(HISTORY, epoch=3))
+    assert run.epochs.tolist() == [1.0, 2.0, 3.0]
+    assert any("skipped key 'epoch': a single number" in note for note in run.notes)
 
 
 def test_unsupported_objects():
@@ -243,6 +277,60 @@ def test_invalid_json_names_line_and_column(tmp_path):
 def test_json_file_key_errors_name_the_file(tmp_path):
     path = write_json(tmp_path, '{"loss": [1.0, "x"]}')
     assert f"{path}: key 'loss', item 1: 'x' is not a number" in error_of(path)
+
+
+def test_json_dump_with_summary_scalars_is_diagnosed(tmp_path):
+    # Real dumps keep summaries beside the curves: {"accuracy": [...], ...,
+    # "final_val_accuracy": 0.88, "timestamp": "...", "config": {...}}.
+    document = dict(HISTORY, test_accuracy=0.91, final_val_accuracy=0.6, final_val_loss=0.95,
+                    timestamp="2025-12-26T20:40:47.760495",
+                    config={"batch_size": 32, "learning_rate": 0.001, "augment": True})
+    path = write_json(tmp_path, json.dumps(document, indent=2))
+    report = diagnose(path)
+    assert report.conditions or report.limitations
+    assert report.summary["epochs"] == 3
+    skipped = [note for note in report.notes if note.startswith("skipped key")]
+    assert skipped == [
+        "skipped key 'test_accuracy': a single number, not a per-epoch series of numbers",
+        "skipped key 'final_val_accuracy': a single number, not a per-epoch series of numbers",
+        "skipped key 'final_val_loss': a single number, not a per-epoch series of numbers",
+        "skipped key 'timestamp': text, not a per-epoch series of numbers",
+        "skipped key 'config': a dict, not a per-epoch series of numbers"]
+    assert_same_run(load(path), load(write_json(tmp_path, json.dumps(HISTORY), "plain.json")))
+
+
+def test_json_wrapper_and_lines_skip_keys_that_are_no_series(tmp_path):
+    wrapped = {"history": dict(HISTORY, test_loss=0.9, best_weights="model.h5"),
+               "epoch": [0, 1, 2], "params": {"epochs": 3}}
+    run = load(write_json(tmp_path, json.dumps(wrapped)))
+    assert run.names == load(HISTORY).names
+    assert any("'test_loss': a single number" in note for note in run.notes)
+    assert any("'best_weights': text" in note for note in run.notes)
+    records = [{"epoch": 0, "loss": 1.0, "lr": 0.01, "improved": True, "cm": [[5, 1], [2, 4]]},
+               {"epoch": 1, "loss": 0.8, "lr": 0.01, "improved": False, "cm": [[6, 0], [1, 5]]},
+               {"epoch": 2, "loss": 0.7, "lr": 0.001, "improved": None, "cm": {"tp": 6}}]
+    lines = "\n".join(json.dumps(r) for r in records) + "\n"
+    run = load(write_json(tmp_path, lines, "synthetic_log.jsonl"))
+    assert run.names == ["loss", "learning_rate"]
+    assert run.series["loss"].tolist() == [1.0, 0.8, 0.7]
+    assert any("'improved': true/false flags per epoch" in note for note in run.notes)
+    assert any("'cm': a list holding a dict at item 2" in note for note in run.notes)
+
+
+def test_json_null_entries_stay_not_logged_beside_skipped_keys(tmp_path):
+    text = '{"loss": [1.0, null, 0.6], "val_loss": [1.1, 0.9, null], "test_loss": 0.7}'
+    run = load(write_json(tmp_path, text))
+    assert run.logged["loss"].tolist() == [True, False, True]
+    assert run.logged["val_loss"].tolist() == [True, True, False]
+    assert any("'test_loss'" in note for note in run.notes)
+
+
+def test_json_file_with_only_scalars_is_an_error_naming_the_file(tmp_path):
+    path = write_json(tmp_path, '{"test_loss": 0.31, "test_accuracy": 0.91, "timestamp": "x"}')
+    message = error_of(path)
+    assert message.startswith(f"{path}: no key holds a per-epoch series of numbers: ")
+    assert "key 'test_accuracy' is a single number" in message
+    assert "key 'timestamp' is text" in message
 
 
 def test_json_file_segment(tmp_path):

@@ -8,6 +8,10 @@ plus timing keys) and one final summary (``train_runtime``, and a
 The run keeps Keras names (``eval_loss`` -> ``val_loss``), uses the
 fractional epoch as its x axis, and is marked step-logged: such curves are
 far noisier than Keras' per-epoch averages, and the engine judges them so.
+
+A key whose value in some entry is a list, a dict or true/false (per-class
+``eval_thresholds``, a confusion matrix, a flag) is not a curve: that key is
+skipped, in every entry, with a note; the other keys are read.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def load(path: Path, *, segment: int | None = None) -> Run:
     rows: dict[float, dict[str, float]] = {}
     step_of: dict[float, float] = {}
     notes: list[str] = []
+    skipped: dict[str, str] = {}  # key -> what its first non-number value is
     last_step, resumed = -1.0, False
     for index, entry in enumerate(history):
         where = f"key 'log_history', entry {index}"
@@ -54,13 +59,15 @@ def load(path: Path, *, segment: int | None = None) -> Run:
         if "train_runtime" in entry:
             continue  # the closing summary: its train_loss is a mean, not a point
         step = entry.get("step")
+        if step is not None and (not isinstance(step, (int, float)) or isinstance(step, bool)):
+            raise LogError(source, f"'step' is {step!r:.40}, not a number", where)
         x = entry.get("epoch")
         if x is None:
             if step is None:
                 raise LogError(source, "entry has neither 'epoch' nor 'step'", where)
             x = step / steps_per_epoch if steps_per_epoch else step
         if not isinstance(x, (int, float)) or isinstance(x, bool):
-            raise LogError(source, f"'epoch' is {x!r}, not a number", where)
+            raise LogError(source, f"'epoch' is {x!r:.40}, not a number", where)
         if step is not None and step < last_step:
             # A resumed run logs its steps again (training and evaluation
             # entries share a step, so only going back means a resume):
@@ -75,14 +82,23 @@ def load(path: Path, *, segment: int | None = None) -> Run:
         for key, value in entry.items():
             if key in _SKIP:
                 continue
-            if value is None:
+            if value is None or key in skipped:
                 continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise LogError(source, f"{key!r} is {value!r}, not a number", where)
-            row[VAL_PREFIX + key[5:] if key.startswith("eval_") else key] = float(value)
+            what = _not_a_number(value)
+            if what is not None:
+                skipped[key] = f"entry {index} holds {what}"
+                continue
+            if not isinstance(value, (int, float)):
+                raise LogError(source, f"{key!r} is {value!r:.40}, not a number", where)
+            row[_name(key)] = float(value)
+    for key, what in skipped.items():
+        notes.append(f"skipped key {key!r}: {what}, not a number")
+        for row in rows.values():
+            row.pop(_name(key), None)
     rows = {x: row for x, row in rows.items() if row}
     if not rows:
-        raise LogError(source, "no training or evaluation values", "key 'log_history'")
+        also = "".join(f"; skipped key {key!r}: {what}" for key, what in list(skipped.items())[:4])
+        raise LogError(source, f"no training or evaluation values{also}", "key 'log_history'")
     if resumed:
         notes.append("resumed run: repeated steps were logged again; the later values are used")
     columns: dict[str, dict[float, float]] = {}
@@ -92,6 +108,22 @@ def load(path: Path, *, segment: int | None = None) -> Run:
     if any(n.startswith(VAL_PREFIX) for n in columns):
         notes.append("Trainer eval_* read as val_*")
     return sparse_run(source, columns, format=FORMAT, notes=notes, granularity="step")
+
+
+def _name(key: str) -> str:
+    """The Run's name for a Trainer key: ``eval_loss`` -> ``val_loss``."""
+    return VAL_PREFIX + key[5:] if key.startswith("eval_") else key
+
+
+def _not_a_number(value) -> str | None:
+    """What a value that is no curve point is (a list, a dict, a flag); None otherwise."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, list):
+        return f"a list of {len(value)} values"
+    if isinstance(value, dict):
+        return "a dict"
+    return None
 
 
 def _steps_per_epoch(state: dict) -> float | None:

@@ -8,6 +8,11 @@ makes from the same epochs' ``logs`` with the validation keys absent on the
 other epochs. ``None`` (JSON ``null``) is a value not logged; NaN and
 infinities are values logged as such.
 
+Keys that hold no per-epoch series are skipped with a note naming the key,
+not refused: dumps often keep summaries (``"test_accuracy": 0.91``), text
+(``"timestamp"``), a config dict, per-class lists or true/false flags next to
+the curves. Only a source where no key is a series is an error.
+
 Also read: ``{"history": {...}}`` wrappers (with an optional ``epoch`` list),
 lists of per-epoch ``logs`` dicts and JSON Lines of them (Keras'
 ``LambdaCallback`` example), pandas ``to_json`` dumps, and DataFrames, where
@@ -59,9 +64,13 @@ def from_object(obj: Any, source: str | None = None, *, format: str = "history",
                 notes: list[str] | None = None, segment: int | None = None) -> Run:
     """A Run from a History, a history dict, a list of per-epoch logs, or a DataFrame.
 
+    Keys that are not a per-epoch series (a single number, text, a dict, a
+    list of lists or flags) are skipped with a note.
+
     Raises:
-        LogError: the object is none of these, or a key does not hold a list of
-            numbers (the message names the key).
+        LogError: the object is none of these, no key holds a per-epoch series
+            of numbers, or a series holds a value that is not a number (the
+            message names the key and item).
     """
     notes = [] if notes is None else notes
     source = source or _describe(obj)
@@ -189,12 +198,24 @@ def _from_columns(columns: Mapping, source: str, epochs: Any, format: str, notes
     if EPOCH in columns and epochs is None:
         columns = dict(columns)
         epochs = columns.pop(EPOCH)
+    if epochs is not None and not _is_sequence(epochs):  # "epoch": 40, the epochs run
+        notes.append(f"skipped key {EPOCH!r}: {_not_a_series(epochs)}, "
+                     "not a per-epoch series of numbers")
+        epochs = None
     parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    skipped: list[tuple[str, str]] = []  # (key, what it holds instead of a series)
     for key, values in columns.items():
         name = str(key)
         column = _column(values, name, source, notes)
-        if column is not None:
+        if isinstance(column, str):
+            skipped.append((name, column))
+            notes.append(f"skipped key {name!r}: {column}, not a per-epoch series of numbers")
+        elif column is not None:
             parsed[name] = column
+    if not parsed and skipped:
+        shown = "; ".join(f"key {name!r} is {what}" for name, what in skipped[:4])
+        more = f"; and {len(skipped) - 4} more" if len(skipped) > 4 else ""
+        raise LogError(source, f"no key holds a per-epoch series of numbers: {shown}{more}")
     if not parsed or not any(mask.any() for _, mask in parsed.values()):
         raise LogError(source, "no values logged")
     if pandas_nan:
@@ -218,46 +239,89 @@ def _from_columns(columns: Mapping, source: str, epochs: Any, format: str, notes
 
 
 def _column(values: Any, key: str, source: str, notes: list[str]):
-    """(values, logged mask) of one key; None for an empty or per-class (vector) key."""
-    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
-        raise LogError(source, f"expected a list of numbers, got {type(values).__name__}",
-                       f"key {key!r}")
+    """(values, logged mask) of one key; None for an empty or per-class (vector) key.
+
+    A key that is not a per-epoch series of numbers gives a short description
+    of what it holds instead (``"a single number"``), for the caller's note.
+    """
+    if not _is_sequence(values):
+        return _not_a_series(values)
     n = len(values)
     if n == 0:
         notes.append(f"key {key!r} holds no values; ignored")
         return None
-    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "fiub":
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "fiu":
         return values.astype(float), np.ones(n, dtype=bool)
     out, logged = np.empty(n), np.ones(n, dtype=bool)
-    vectors = 0
+    vectors, numbers, text = [], 0, None  # list items; items read as numbers; first bad text
     for i, value in enumerate(values):
         if isinstance(value, float):
             out[i] = value
+            numbers += 1
             continue
         if value is None:
             out[i], logged[i] = math.nan, False
             continue
+        if isinstance(value, (bool, np.bool_)):
+            return f"true/false flags per epoch (item {i})"
+        if isinstance(value, Mapping):
+            return f"a list holding a {type(value).__name__} at item {i}"
         try:
             if isinstance(value, str):
                 parsed = number(value)
                 out[i], logged[i] = (math.nan, False) if parsed is None else (parsed, True)
+                numbers += parsed is not None
             elif np.ndim(value) > 0:
                 out[i], logged[i] = math.nan, False
-                vectors += 1
+                vectors.append(i)
             else:
                 out[i] = float(value)  # ints, numpy scalars, 0-d arrays and tensors
+                numbers += 1
         except (TypeError, ValueError):
-            shown = repr(value) if isinstance(value, str) else f"a {type(value).__name__}"
-            raise LogError(source, f"{shown[:40]} is not a number",
-                           f"key {key!r}, item {i}") from None
+            if isinstance(value, str):
+                text = (i, value) if text is None else text
+                out[i], logged[i] = math.nan, False
+                continue
+            return f"a list holding a {type(value).__name__} at item {i}"
+    if text is not None:
+        if numbers or vectors:
+            i, value = text
+            raise LogError(source, f"{value[:40]!r} is not a number", f"key {key!r}, item {i}")
+        return "text per epoch"  # timestamps, names
     if vectors:
-        if logged.any():
-            first = next(i for i, v in enumerate(values) if v is not None and np.ndim(v) > 0)
-            raise LogError(source, "mixes numbers and lists", f"key {key!r}, item {first}")
+        if numbers:
+            return f"a list mixing numbers and lists (item {vectors[0]} is a list)"
         notes.append(f"ignored {key!r}: a list of values per epoch (a per-class metric), "
                      "not a curve")
         return None
     return out, logged
+
+
+def _is_sequence(values: Any) -> bool:
+    """A list-like of per-epoch values (not text, a dict, a scalar or a 0-d array)."""
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
+        return False
+    return not (isinstance(values, np.ndarray) and values.ndim == 0)
+
+
+def _not_a_series(value: Any) -> str:
+    """What a key holds instead of a list of per-epoch values, in words."""
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "a single true/false value"
+    if isinstance(value, (str, bytes)):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a dict"
+    if np.ndim(value) == 0:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return "a single number"
+    return f"a {type(value).__name__}"
 
 
 def _align(parsed: dict[str, tuple[np.ndarray, np.ndarray]], n: int,

@@ -116,6 +116,11 @@ def theil_sen(x: np.ndarray, y: np.ndarray) -> Slope:
     i, j = _pairs(n)
     dx = x[j] - x[i]
     slopes = (y[j] - y[i]) / dx
+    # Pairs that differ only by floating-point rounding are ties, not slopes:
+    # otherwise a flat stretch reads as "significantly rising" or not depending
+    # on how a constant added to the curve happened to round.
+    resolution = 1e-9 * float(np.ptp(y)) / max(float(x[-1] - x[0]), 1e-300)
+    slopes[np.abs(slopes) <= resolution] = 0.0
     pairs = len(slopes)
     # Sen's band from the variance of Kendall's S, ignoring ties (z = 1.96).
     c = 1.96 * np.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)

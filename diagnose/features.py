@@ -147,7 +147,11 @@ class Curve:
         if self.direction != "min" or len(self.y) < 5:
             return None
         ys = self.smooth
-        k = int(np.argmax(ys[: max(2, len(ys) // 4)]))
+        early = ys[: max(2, len(ys) // 4)]
+        # The first of the highest points, ties judged at a resolution far
+        # above rounding: smoothing repeats values, and argmax on exact ties
+        # would depend on how a constant added to the curve rounded.
+        k = int(np.flatnonzero(early >= early.max() - 1e-9 * float(np.ptp(ys)))[0])
         return curves.fit_decay(self.x[k:], ys[k:])
 
 

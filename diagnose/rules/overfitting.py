@@ -73,8 +73,8 @@ def val_loss_rising(f, p):
     train_part = ""
     if t is not None and len(t) >= 3:
         at_best, at_end = _train_at(t, v.best_epoch), t.tail
-        if at_end >= at_best:
-            return None  # training got no better either: instability, not overfitting
+        if at_end >= at_best - t.sigma:
+            return None  # training got no better either (within its noise): not overfitting
         evidence.update(train_at_best=at_best, train_final=at_end)
         train_part = f" while {t.name} went from {fmt(at_best)} to {fmt(at_end)}"
     message = (f"{v.name} was best at epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}) and rose to "

@@ -16,41 +16,15 @@ Skips cleanly (exit 0) when the folder is absent, as it is in CI.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.scoring import Case, Score, fmt_set, label_set, predicted_set  # noqa: E402
-from diagnose import LogError, diagnose  # noqa: E402
+from benchmarks import labelled  # noqa: E402
+from benchmarks.scoring import fmt_set  # noqa: E402
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "realworld"
-
-
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
-
-
-def evaluate(folder: Path) -> tuple[Score, list[tuple[str, str]]]:
-    files = {row["id"]: folder / row["file"] for row in read_tsv(folder / "SOURCES.tsv")}
-    score, failures = Score(), []
-    for row in read_tsv(folder / "labels.tsv"):
-        path = files.get(row["id"])
-        if path is None:
-            failures.append((row["id"], "not listed in SOURCES.tsv"))
-            continue
-        try:
-            report = diagnose(path)
-        except LogError as exc:
-            failures.append((row["id"], str(exc)))
-            continue
-        accepted = tuple(label_set(a) for a in row["accepted"].split("|") if a.strip())
-        score.cases.append(Case(row["id"], label_set(row["conditions"]),
-                                predicted_set(report.conditions), accepted,
-                                row["confidence"], row["note"]))
-    return score, failures
+DEFAULT_DIR = labelled.REALWORLD
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dir / "labels.tsv").exists():
         print(f"realworld: {args.dir} not found; skipped")
         return 0
-    score, failures = evaluate(args.dir)
+    runs, failures = labelled.realworld(args.dir)
+    score = labelled.score(runs)
+    confidence = {r.run: r.split for r in runs}
     total = len(score.cases) + len(failures)
     print(f"files read: {len(score.cases)}/{total}, failed: {len(failures)}")
     for run_id, error in failures:
         print(f"  FAILED {run_id}: {error}")
     print(score.table())
-    high = [k for k in score.cases if k.group == "high"]
+    high = [k for k in score.cases if confidence[k.run] == "high"]
     hit, n = score.exact_match(high)
     print(f"exact match, high-confidence labels: {hit}/{n} = {hit / max(n, 1):.1%}")
     if not args.quiet:
@@ -76,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             if not k.exact:
                 accepted = "|".join(fmt_set(a) for a in k.accepted)
                 print(f"  {k.run}: {fmt_set(k.predicted)} | {fmt_set(k.truth)} [{accepted}] "
-                      f"{k.group}: {k.note}")
+                      f"{confidence[k.run]}: {k.note}")
     return 0
 
 

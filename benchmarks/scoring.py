@@ -70,6 +70,26 @@ class Score:
         alarms = sum(bool(k.predicted - {"healthy", "unjudgeable"}) for k in healthy)
         return alarms, len(healthy)
 
+    def healthy_precision(self) -> tuple[int, int]:
+        """Of the runs called healthy, how many are healthy: the trust in a clean bill."""
+        called = [k for k in self.cases if k.predicted == {"healthy"}]
+        return sum(k.truth == {"healthy"} for k in called), len(called)
+
+    def confusion(self) -> str:
+        """Label set (rows) against verdict set (columns), counts of runs."""
+        truths = sorted({fmt_set(k.truth) for k in self.cases})
+        verdicts = sorted({fmt_set(k.predicted) for k in self.cases})
+        short = {v: _abbreviate(v) for v in verdicts}
+        width = max(len(t) for t in truths) if truths else 5
+        cols = [max(len(short[v]), 3) for v in verdicts]
+        lines = [" " * width + "".join(f" {short[v]:>{c}}" for v, c in zip(verdicts, cols))]
+        for t in truths:
+            counts = [sum(fmt_set(k.truth) == t and fmt_set(k.predicted) == v for k in self.cases)
+                      for v in verdicts]
+            lines.append(f"{t:<{width}}" + "".join(f" {n or '.':>{c}}" for n, c in zip(counts, cols)))
+        key = ", ".join(f"{a} = {b}" for b, a in sorted({(v, short[v]) for v in verdicts if short[v] != v}))
+        return "\n".join(lines + ([f"(columns: {key})"] if key else []))
+
     def table(self) -> str:
         lines = [f"{'condition':<14}{'support':>8}{'predicted':>10}{'precision':>10}{'recall':>8}{'F1':>7}"]
         for c, (support, predicted, _tp, p, r, f1) in self.per_condition().items():
@@ -79,8 +99,18 @@ class Score:
         lines.append(f"macro-F1 (5 conditions): {self.macro_f1():.3f}")
         lines.append(f"exact match: {hit}/{n} = {hit / max(n, 1):.1%}")
         lines.append(f"healthy false alarms: {alarms}/{healthy} = {alarms / max(healthy, 1):.1%}")
+        right, called = self.healthy_precision()
+        lines.append(f"healthy precision: {right}/{called} = {right / max(called, 1):.1%}")
         return "\n".join(lines)
 
 
 def fmt_set(s: frozenset[str]) -> str:
     return ",".join(sorted(s)) or "-"
+
+
+_SHORT = {"overfitting": "OF", "underfitting": "UF", "lr_too_high": "HI", "lr_too_low": "LO",
+          "healthy": "OK", "unjudgeable": "?"}
+
+
+def _abbreviate(label: str) -> str:
+    return "+".join(_SHORT.get(c, c) for c in label.split(","))

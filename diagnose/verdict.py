@@ -39,17 +39,31 @@ _OVERRULED = {
 
 
 def judge(run: Run, options) -> Report:
+    return conclude(features_of(run, options), options)
+
+
+def features_of(run: Run, options) -> Features:
+    """The curve features of ``run`` (step-logged runs binned first).
+
+    Separate from :func:`conclude` so that a calibration can judge the same
+    features under many rule thresholds: the features do not depend on them.
+    """
+    if run.granularity == "step" and len(run) > STEP_BINS:
+        run = bin_steps(run, STEP_BINS)
+    return Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric,
+                    learning_rate=options.learning_rate)
+
+
+def conclude(features: Features, options) -> Report:
+    """Rules, verdict and fixes for one run's features."""
     # A diverged run can log losses near 1e308; squaring them overflows to
     # inf, which the rules handle as "huge". That is expected, not a warning.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _judge(run, options)
+        return _conclude(features, options)
 
 
-def _judge(run: Run, options) -> Report:
-    if run.granularity == "step" and len(run) > STEP_BINS:
-        run = bin_steps(run, STEP_BINS)
-    features = Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric,
-                        learning_rate=options.learning_rate)
+def _conclude(features: Features, options) -> Report:
+    run = features.run
     limitations = list(features.notes)
     unknown = [m.name for m in metric_names(run.names) if m.direction is None]
     if unknown:

@@ -63,6 +63,18 @@ def summary_line(report: Report) -> str:
     return " · ".join(parts)
 
 
+def _healthy_text(s: dict) -> str:
+    """What a healthy run's numbers show, and nothing they don't."""
+    text = f"{s['loss']} went from {_number(s['loss_start'])} to {_number(s['loss_end'])}"
+    if s.get("monitor") and s["monitor"] != s["loss"]:
+        text += (f", and {s['monitor']} was best at epoch {_number(s['best_epoch'])} "
+                 f"({_number(s['best_value'])})")
+    converged = s.get("converged_fraction")
+    if converged is not None:
+        text += f"; the training loss has covered {converged:.0%} of its fitted drop"
+    return text
+
+
 def _wrap(text: str, indent: int) -> list[str]:
     return textwrap.wrap(text, _WIDTH, initial_indent=" " * indent, subsequent_indent=" " * indent)
 
@@ -78,11 +90,8 @@ def _text_one(report: Report, color: bool) -> list[str]:
             lines.append(f"  {tag}  {f.rule} · {_epochs(f.epochs)} · confidence {f.confidence:.2f}")
             lines += _wrap(f.message, 4)
     elif report.healthy:
-        converged = report.summary.get("converged_fraction")
-        how = (f"; the training loss has covered {converged:.0%} of its fitted drop"
-               if converged is not None else "")
         lines.append("")
-        lines += _wrap(f"No problem found: the loss falls steadily and validation follows it{how}.", 2)
+        lines += _wrap(f"No problem found: {_healthy_text(report.summary)}.", 2)
     if report.fixes:
         lines += ["", "  Fixes" if not report.healthy else "  To keep it that way"]
         for i, fix in enumerate(report.fixes, 1):

@@ -83,15 +83,41 @@ def test_gap_widening_without_a_rise():
     assert "gap-widening" in rules_of(history(train, val))
 
 
-def test_stuck_at_chance_for_a_ten_class_model():
+def test_a_ten_class_model_flat_at_chance_from_the_first_epoch_is_flat():
+    # PRODUCT.md: a curve that never leaves its starting level (loss at ln K,
+    # accuracy at chance from the first epoch) is lr_too_low, and without a
+    # learning-rate column the finding names the other possible cause too.
     n = 20
     rng = np.random.default_rng(0)
     loss = math.log(10) + rng.normal(0, 0.002, n)
     acc = 0.1 + rng.normal(0, 0.004, n)
     report = report_of(history(loss, loss + 0.01, accuracy=acc, val_accuracy=acc))
-    assert report.conditions == ("underfitting",)
+    assert report.conditions == ("lr_too_low",)
     finding = report.findings[0]
-    assert finding.rule == "stuck-at-chance" and finding.evidence["classes"] == 10
+    assert finding.rule == "loss-never-moves"
+    assert "cannot learn" in finding.message
+
+
+def test_stuck_at_chance_after_moving_is_underfitting():
+    # The model moved (its loss fell from far above ln K) and then sat at chance.
+    n = 20
+    rng = np.random.default_rng(0)
+    loss = math.log(10) + 2.0 * np.exp(-np.arange(n) / 1.5) + rng.normal(0, 0.002, n)
+    acc = 0.1 + rng.normal(0, 0.004, n)
+    report = report_of(history(loss, loss + 0.01, accuracy=acc, val_accuracy=acc))
+    assert report.conditions == ("underfitting",)
+    assert report.findings[0].rule == "stuck-at-chance"
+
+
+def test_an_exactly_constant_loss_is_never_healthy():
+    report = report_of({"loss": [0.6931] * 4})
+    assert report.conditions == ("lr_too_low",)
+
+
+def test_a_short_run_whose_loss_rises_every_epoch_is_unstable():
+    report = report_of({"loss": [0.52, 0.61, 0.74, 0.90]})
+    assert report.conditions == ("lr_too_high",)
+    assert "rose at every epoch" in report.findings[0].message
 
 
 def test_still_improving_projects_the_gain_of_more_epochs():

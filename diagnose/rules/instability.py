@@ -67,8 +67,19 @@ def loss_diverging(f, p):
     steps overshoot: the optimiser is bouncing out of the minimum it found.
     """
     t = f.train
-    if t is None or len(t) < 4:
+    if t is None or len(t) < 3:
         return None
+    if len(t) < 6:
+        # Too few points for a significant trend or a noise estimate: a short
+        # run diverges when its loss rose at every single epoch.
+        if not np.all(np.diff(t.y) > 0):
+            return None
+        evidence = {"best_epoch": t.best_epoch, "best": t.best, "final": t.last,
+                    "start": float(t.y[0]), "giveback": None, "noise_sigma": t.sigma}
+        message = (f"{t.name} rose at every epoch, from {fmt(t.y[0])} to {fmt(t.last)} by epoch "
+                   f"{epoch_str(t.last_epoch)}")
+        return Finding("loss-diverging", "lr_too_high", (float(t.x[0]), t.last_epoch), evidence,
+                       message, 0.6)
     # The minimum of a noisy curve sits about a sigma below its floor.
     rise = t.tail - (t.best + t.sigma)
     if rise < p.min_sigmas * t.sigma:

@@ -238,3 +238,47 @@ def loss_flat(f, p):
                f"at the end (from {fmt(main.head)} to {fmt(main.tail)}): the curve never bends")
     return Finding("loss-flat", "lr_too_low", (float(main.x[0]), main.last_epoch), evidence, message,
                    confidence(p.max_bend / max(bend, 1e-3), 2.0))
+
+
+@rule(
+    "loss-never-moves",
+    "lr_too_low",
+    max_drop=Option(4.0, "The most the loss may ever get below its first epoch, in noise standard "
+                    "deviations, for the curve to count as never having left its starting level. "
+                    "A run that learns drops hundreds of sigmas in its first epochs (Keras' "
+                    "first-epoch loss averages over the fast initial descent); a run held in "
+                    "place stays within a few sigmas of where it began."),
+    max_headroom=Option(0.5, "When an accuracy is logged, it must be less than this far from "
+                        "chance toward perfect: a model that resumed from trained weights also "
+                        "has a loss that stays put, at a good level."),
+)
+def loss_never_moves(f, p):
+    """The loss never leaves its starting level: from the first epoch on it gets no lower than its own noise.
+
+    Why: a model that learns anything moves its loss from the first epoch on.
+    One that stays put is taking steps too small to matter (a learning rate
+    orders of magnitude too low), or it cannot learn at all (frozen or dead
+    layers, inputs that carry no signal). Only the logged learning rate tells
+    the two apart; without it the report names both.
+    """
+    main = f.main
+    if main is None or len(main) < 3:
+        return None
+    if len(main) < 5 and np.ptp(main.y) > 1e-9 * max(1.0, float(np.abs(main.y).max())):
+        return None  # too short to know its noise: only an exactly constant loss is judged
+    drop = float(main.y[0] - main.y.min())
+    if drop > p.max_drop * main.sigma:
+        return None
+    headroom = _accuracy_headroom(f)
+    if headroom is not None and headroom >= p.max_headroom:
+        return None
+    evidence = {"first": float(main.y[0]), "lowest": float(main.y.min()), "final": main.tail,
+                "drop_sigmas": drop / main.sigma if main.sigma > 0 else 0.0,
+                "noise_sigma": main.sigma, "learning_rate": f.learning_rate}
+    message = (f"{main.name} never left its starting level: it began at {fmt(main.y[0])} and got "
+               f"no lower than {fmt(main.y.min())}, within its own noise")
+    if f.learning_rate is None:
+        message += ("; the log has no learning rate, so a rate far too low and a model that "
+                    "cannot learn (dead or frozen layers, inputs without signal) look the same")
+    return Finding("loss-never-moves", "lr_too_low", (float(main.x[0]), main.last_epoch), evidence,
+                   message, 0.7 if f.learning_rate is None else 0.8)

@@ -31,13 +31,13 @@ _OVERRULED = {
     # A model at chance whose loss (and validation loss) still creeps down
     # steadily is being held back by its step size, not by its capacity.
     "plateau-high": ("stuck-at-chance", "loss-nan", "loss-diverging", "loss-flat", "loss-exploded",
-                     "loss-never-moves"),
+                     "loss-never-moves", "loss-above-chance"),
     # A model that never left its starting level is flat (PRODUCT.md), not a
     # model that learned and levelled off.
     "stuck-at-chance": ("loss-nan", "loss-diverging", "loss-flat", "loss-exploded",
-                        "loss-never-moves"),
+                        "loss-never-moves", "loss-above-chance"),
     "loss-never-moves": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
-                         "loss-exploded"),
+                         "loss-exploded", "loss-above-chance"),
     # A model at chance has learned nothing it could overfit.
     "gap-widening": ("stuck-at-chance",),
     "val-loss-rising": ("stuck-at-chance",),

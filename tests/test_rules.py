@@ -181,3 +181,45 @@ def test_an_accuracy_that_is_never_finite_is_ignored_not_a_crash():
     h = healthy_run()
     h["accuracy"] = [math.nan] * 40
     assert report_of(h).conditions == ("healthy",)
+
+
+def test_a_classifier_that_collapses_to_chance_after_a_blown_up_first_epoch_is_lr_too_high():
+    # Synthetic: a binary model whose first epoch blew up (loss 3 x ln 2), then
+    # sat at chance with its validation loss exactly at ln 2.
+    n = 30
+    rng = np.random.default_rng(3)
+    loss = np.r_[2.1, 0.84 + 0.003 * np.arange(n - 1) + rng.normal(0, 0.004, n - 1)]
+    val = math.log(2) + 0.002 * np.arange(n) / n + rng.normal(0, 0.001, n)
+    acc = 0.55 + rng.normal(0, 0.01, n)
+    report = report_of(history(loss, val, accuracy=acc, val_accuracy=acc))
+    assert "lr_too_high" in report.conditions
+    assert "loss-above-chance" in {f.rule for f in report.findings}
+
+
+def test_a_weight_penalty_that_inflates_the_first_epochs_is_not_a_blow_up():
+    # Synthetic: heavy L2: the loss decays smoothly from 10 x ln K to ln K.
+    n = 30
+    loss = math.log(10) + 20.0 * np.exp(-np.arange(n) / 4.0)
+    acc = 0.12 + 0.01 * np.random.default_rng(0).normal(size=n)
+    report = report_of(history(loss, loss + 0.01, accuracy=acc, val_accuracy=acc))
+    assert "loss-above-chance" not in {f.rule for f in report.findings}
+    assert "lr_too_high" not in report.conditions
+
+
+def test_training_accuracy_that_falls_back_with_a_bouncing_loss_is_lr_too_high():
+    # Synthetic: accuracy climbs to 0.85, then the steps throw it back to ~0.55.
+    n = 30
+    rng = np.random.default_rng(1)
+    acc = np.r_[np.linspace(0.6, 0.85, 5), 0.55 + rng.normal(0, 0.03, n - 5)]
+    loss = np.r_[np.linspace(1.0, 0.45, 5), 0.66 + rng.normal(0, 0.05, n - 5)]
+    report = report_of({"loss": list(loss), "accuracy": list(acc)})
+    assert "accuracy-collapse" in {f.rule for f in report.findings}
+    assert "lr_too_high" in report.conditions
+
+
+def test_accuracy_eroded_by_a_weight_penalty_under_a_smooth_loss_is_not_a_collapse():
+    n = 30
+    acc = np.r_[np.linspace(0.2, 0.75, 6), np.linspace(0.75, 0.3, n - 6)]
+    loss = 2.3 + 20.0 * np.exp(-np.arange(n) / 4.0)
+    report = report_of({"loss": list(loss), "accuracy": list(acc)})
+    assert "accuracy-collapse" not in {f.rule for f in report.findings}

@@ -217,3 +217,96 @@ def loss_oscillating(f, p):
                f"{amplitude:.0%} of its total improvement (sigma {fmt(t.sigma)})")
     return Finding("loss-oscillating", "lr_too_high", (float(t.x[0]), t.last_epoch), evidence,
                    message, confidence(amplitude / p.min_amplitude))
+
+
+@rule(
+    "loss-above-chance",
+    "lr_too_high",
+    min_excess=Option(0.2, "How far above the chance-level loss ln K a classifier's final loss must "
+                      "sit, as a fraction of ln K, to be worse than guessing: the class priors "
+                      "alone give at most ln K."),
+    blowup=Option(2.0, "A first-epoch loss this many times ln K means the first steps blew the "
+                  "weights up: a freshly initialised classifier starts within about 1.6 x ln K."),
+    max_headroom=Option(0.2, "...while the final accuracy is within this fraction of the way "
+                        "from chance (1/K) to perfect: the model has learned nothing (the majority "
+                        "class of moderately imbalanced data sits 10-20% of the way)."),
+)
+def loss_above_chance(f, p):
+    """A classifier ends worse than guessing, or collapses to guessing after its first epoch blew up, with its accuracy at chance.
+
+    Why: a loss above ln K with chance accuracy means the outputs are
+    confidently wrong, and a first epoch far above ln K that then settles at
+    chance is the trace of a blow-up that killed the units (dead ReLUs,
+    saturated outputs). Neither is a model too small to learn: the steps were
+    too large.
+    """
+    chance, main, acc = f.chance, f.main, f.accuracy
+    if chance is None or main is None or acc is None or len(main) < 4:
+        return None
+    base = chance.accuracy
+    if (acc.tail - base) / (1.0 - base) >= p.max_headroom:
+        return None
+    worse = main.tail >= (1.0 + p.min_excess) * chance.loss
+    # A blow-up drops most of the way in one epoch; a weight penalty also
+    # inflates the first epoch, but its loss then decays over many.
+    excess = main.y[0] - main.tail
+    collapsed = (main.y[0] >= p.blowup * chance.loss and main.tail >= 0.9 * chance.loss
+                 and not main.still_falling and main.y[1] - main.tail < 0.25 * excess)
+    if not (worse or collapsed):
+        return None
+    evidence = {"first": float(main.y[0]), "final": main.tail, "chance_loss": chance.loss,
+                "classes": chance.classes, "accuracy_final": acc.tail}
+    if worse:
+        message = (f"{main.name} ends at {fmt(main.tail)}, {main.tail / chance.loss:.1f} times the "
+                   f"chance-level loss ln {chance.classes} = {chance.loss:.3g}, with {acc.name} at "
+                   f"chance ({acc.tail:.3f}): worse than guessing")
+    else:
+        message = (f"{main.name} started at {fmt(main.y[0])}, {main.y[0] / chance.loss:.1f} times ln "
+                   f"{chance.classes}, and collapsed to {fmt(main.tail)} with {acc.name} at chance "
+                   f"({acc.tail:.3f}): the first steps blew the weights up")
+    margin = max(main.tail / ((1.0 + p.min_excess) * chance.loss), main.y[0] / (p.blowup * chance.loss))
+    return Finding("loss-above-chance", "lr_too_high", (float(main.x[0]), main.last_epoch), evidence,
+                   message, confidence(margin, 2.0))
+
+
+@rule(
+    "accuracy-collapse",
+    "lr_too_high",
+    min_giveback=Option(0.5, "Fraction of its gain (from its first epoch to its best) the training "
+                        "accuracy must give back by the end. Overfitting never lowers the training "
+                        "accuracy, and a converged run's accuracy wobbles by a few percent of its "
+                        "gain."),
+    min_drop=Option(0.05, "...and by at least this much in absolute accuracy, so a run that "
+                    "barely moved cannot collapse on rounding."),
+)
+def accuracy_collapse(f, p):
+    """The training accuracy rose and then fell back most of the way to where it started.
+
+    Why: the training accuracy measures fit to the data the optimiser sees;
+    it falls only when the steps are so large that they throw the weights
+    out of the region they had found. Overfitting lowers the validation
+    accuracy, never the training one.
+    """
+    acc = f.metric_train if f.accuracy is not None else None
+    if acc is None or acc.direction != "max" or len(acc) < 6:
+        return None
+    start = float(acc.y[0])
+    gain = acc.best - start
+    fall = acc.best - acc.tail
+    if gain <= 0 or fall < p.min_giveback * gain or fall < p.min_drop:
+        return None
+    # A heavy weight penalty also erodes the accuracy, but under it the loss
+    # falls smoothly; unstable steps make the loss itself bounce.
+    loss = f.train
+    if loss is None:
+        return None
+    after = loss.y[loss.x >= acc.best_epoch]
+    if len(after) < 3 or np.mean(np.diff(after) > 0) < 0.2:
+        return None
+    evidence = {"series": acc.name, "start": start, "best": acc.best,
+                "best_epoch": acc.best_epoch, "final": acc.tail, "giveback": fall / gain}
+    message = (f"{acc.name} rose from {start:.3f} to {acc.best:.3f} at epoch "
+               f"{epoch_str(acc.best_epoch)} and fell back to {acc.tail:.3f} ({fall / gain:.0%} of "
+               f"its gain lost)")
+    return Finding("accuracy-collapse", "lr_too_high", (acc.best_epoch, acc.last_epoch), evidence,
+                   message, confidence(fall / (p.min_giveback * gain), 2.0))

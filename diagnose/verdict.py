@@ -25,7 +25,7 @@ _OVERRULED = {
     # A curve that never bends is step-size limited; "train longer" would be
     # the wrong cure. But a classifier stuck at chance is underfitting first.
     "still-improving": ("loss-flat", "val-loss-rising", "gap-widening", "loss-nan", "loss-diverging",
-                        "loss-exploded"),
+                        "loss-exploded", "val-stalled"),
     "loss-flat": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
                   "val-loss-rising", "gap-widening", "loss-exploded"),
     # A model at chance whose loss (and validation loss) still creeps down
@@ -34,13 +34,17 @@ _OVERRULED = {
                      "loss-never-moves", "loss-above-chance"),
     # A model that never left its starting level is flat (PRODUCT.md), not a
     # model that learned and levelled off.
+    # A model knocked back to chance by unstable steps (PRODUCT.md: "accuracy
+    # collapsing to chance") has a learning-rate problem, not a capacity one.
     "stuck-at-chance": ("loss-nan", "loss-diverging", "loss-flat", "loss-exploded",
-                        "loss-never-moves", "loss-above-chance"),
+                        "loss-never-moves", "loss-above-chance", "loss-spikes",
+                        "loss-oscillating", "accuracy-collapse"),
     "loss-never-moves": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
                          "loss-exploded", "loss-above-chance"),
     # A model at chance has learned nothing it could overfit.
     "gap-widening": ("stuck-at-chance",),
     "val-loss-rising": ("stuck-at-chance",),
+    "val-stalled": ("stuck-at-chance",),
 }
 
 

@@ -223,3 +223,25 @@ def test_accuracy_eroded_by_a_weight_penalty_under_a_smooth_loss_is_not_a_collap
     loss = 2.3 + 20.0 * np.exp(-np.arange(n) / 4.0)
     report = report_of({"loss": list(loss), "accuracy": list(acc)})
     assert "accuracy-collapse" not in {f.rule for f in report.findings}
+
+
+def test_a_classifier_memorising_its_training_set_overfits_without_a_big_rise():
+    # Synthetic: validation loss flat from epoch 10 while the training loss
+    # keeps falling toward zero (accuracy 1.0 vs 0.97 on validation).
+    n = 60
+    x = np.arange(n, dtype=float)
+    rng = np.random.default_rng(2)
+    train = 1.5 * np.exp(-x / 2.0) + 0.0002 + 0.01 * np.exp(-x / 12.0)
+    val = np.maximum(0.105, 0.7 * np.exp(-x / 2.5)) + 0.00004 * np.maximum(x - 20, 0) \
+        + rng.normal(0, 0.0005, n)
+    acc = np.minimum(1.0, 0.6 + 0.1 * x)
+    report = report_of(history(train, val, accuracy=acc, val_accuracy=np.minimum(0.97, acc)))
+    assert "val-stalled" in {f.rule for f in report.findings}
+    assert report.conditions == ("overfitting",)
+
+
+def test_a_healthy_classifier_whose_validation_follows_is_not_stalled():
+    h = healthy_run()
+    n = len(h["loss"])
+    h["accuracy"] = list(np.linspace(0.5, 0.95, n))
+    assert "val-stalled" not in rules_of(h)

@@ -156,7 +156,9 @@ def loss_spikes(f, p):
                      "units of the rest's own range. A large first epoch is normal (healthy real "
                      "runs reach 20-30x); a thousand times means the weights blew up."),
     frozen_ratio=Option(20.0, "When the loss is frozen (identical values at the end), a first "
-                        "epoch this far above the rest is enough: the blow-up killed the units."),
+                        "epoch this far above the rest is enough: the blow-up killed the units. "
+                        "(A tolerance relative to the first epoch's drop was tried and rejected: "
+                        "it called a healthy Adagrad run with a 9381 -> 60 first step frozen.)"),
 )
 def loss_exploded(f, p):
     """The training loss was off the scale in the first epoch, or froze at one exact value after a blow-up.
@@ -197,6 +199,11 @@ def loss_exploded(f, p):
                          "A healthy run's epoch-to-epoch noise is a few percent of what it "
                          "gains; a loss bouncing by a fifth of its whole progress every epoch is "
                          "not converging smoothly."),
+    plateau_amplitude=Option(0.5, "A noisy plateau: noise this large a fraction of the improvement "
+                             "span, around a trend that no longer falls, counts whatever the flip "
+                             "rate (independent noise flips about 2/3 of the time). Adam or RMSprop "
+                             "with too large a step stall early and then bounce by half of all "
+                             "they gained."),
 )
 def loss_oscillating(f, p):
     """The training loss zig-zags up and down by a large fraction of its progress.
@@ -210,7 +217,9 @@ def loss_oscillating(f, p):
     flips = curves.sign_changes(t.y)
     scale = max(t.span, 1e-12)
     amplitude = t.sigma / scale
-    if flips < p.min_flip_rate or amplitude < p.min_amplitude:
+    zigzag = flips >= p.min_flip_rate and amplitude >= p.min_amplitude
+    plateau = amplitude >= p.plateau_amplitude and not t.late_slope.falling
+    if not (zigzag or plateau):
         return None
     evidence = {"flip_rate": flips, "amplitude": amplitude, "noise_sigma": t.sigma, "span": t.span}
     message = (f"{t.name} changes direction on {flips:.0%} of epochs with swings of "

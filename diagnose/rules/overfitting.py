@@ -125,3 +125,43 @@ def gap_widening(f, p):
                f"{fmt(gap[0])} to {fmt(gap[-1])} while {v.name} stalled near {fmt(v.tail)}")
     return Finding("gap-widening", "overfitting", (float(half[0]), float(half[-1])), evidence,
                    message, confidence(widening / (p.min_widening * scale)))
+
+
+@rule(
+    "val-stalled",
+    "overfitting",
+    max_best_at=Option(0.6, "The validation loss must have had its best in the first this-fraction "
+                       "of the run, and not improved since: a long stall, not a late wobble."),
+    min_train_fall=Option(2.0, "...while the training loss fell at least this many times lower "
+                          "after that best epoch: the model kept fitting its training set."),
+    min_ratio=Option(5.0, "...and ends at least this many times below the validation loss. A "
+                     "healthy classifier's validation loss ends 1-3 times its training loss; one "
+                     "that memorises its training set drives the training loss toward zero."),
+)
+def val_stalled(f, p):
+    """A classifier's validation loss stalled early while its training loss kept falling toward zero, far below it.
+
+    Why: a validation loss that has not improved for most of the run, beside
+    a training loss still shrinking by factors, is a model memorising its
+    training set: every epoch after the stall buys nothing on new data. The
+    validation loss need not rise much for this to cost epochs and
+    robustness. Judged for classifiers only, whose cross-entropy has a true
+    zero at a perfect fit, so that "times lower" means something; a weight
+    penalty keeps the training loss off zero and only makes the rule more
+    cautious.
+    """
+    v, t = f.val, f.train
+    if f.accuracy is None or v is None or t is None or len(v) < 8 or len(t) < 8:
+        return None
+    if v.best_index > p.max_best_at * (len(v) - 1) or t.tail <= 0 or v.tail <= 0:
+        return None
+    at_best = _train_at(t, v.best_epoch)
+    if at_best < p.min_train_fall * t.tail or v.tail < p.min_ratio * t.tail:
+        return None
+    evidence = {"best_epoch": v.best_epoch, "best": v.best, "final": v.tail,
+                "train_at_best": at_best, "train_final": t.tail, "ratio": v.tail / t.tail}
+    message = (f"{v.name} has not improved since epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}; "
+               f"{fmt(v.tail)} at the end) while {t.name} fell from {fmt(at_best)} to "
+               f"{fmt(t.tail)}, {v.tail / t.tail:.0f} times below it")
+    return Finding("val-stalled", "overfitting", (v.best_epoch, v.last_epoch), evidence, message,
+                   confidence(v.tail / (p.min_ratio * t.tail), 4.0))

@@ -20,6 +20,11 @@ def _last_part(y: np.ndarray) -> np.ndarray:
     return y[-max(5, int(round(0.6 * len(y)))):]
 
 
+def _binary_entropy(p: float) -> float:
+    """The least entropy (nats) of class priors whose largest class has share p."""
+    return float(-p * np.log(p) - (1.0 - p) * np.log(1.0 - p))
+
+
 def _accuracy_headroom(f):
     """How far the accuracy is from chance toward perfect (0 = chance, 1 = perfect), or None.
 
@@ -47,6 +52,11 @@ def _accuracy_headroom(f):
                         "way from chance to perfect, is frozen: the model gives the same answer "
                         "to every input. (A good model's accuracy also stops moving once "
                         "converged; hence the 'poor' condition.)"),
+    min_frozen_epochs=Option(8, "A training accuracy that repeats the same value exactly for this "
+                             "many epochs, with a loss no lower than the entropy of the class "
+                             "priors it implies, means the model gives every input the same class "
+                             "(the majority class of imbalanced data), however high that accuracy "
+                             "is."),
 )
 def stuck_at_chance(f, p):
     """The accuracy stays at chance level (1/K) or freezes at one value, or the loss sits flat near the chance-level loss ln K.
@@ -65,6 +75,18 @@ def stuck_at_chance(f, p):
     headroom = _accuracy_headroom(f)
     frozen = bool(accuracies) and headroom is not None and headroom < 0.5 and all(
         float(np.ptp(_last_part(c.y))) < p.frozen_range for c in accuracies)
+    # One class for every input: the training accuracy repeats one value to
+    # every digit (the majority class's share a, at most 95%: beyond that
+    # "always the majority" and "learned" cannot be told apart) and the loss
+    # is no lower than the entropy of a prior whose largest class is a: the
+    # outputs carry nothing beyond the priors. (A converged model on a small
+    # data set also repeats its accuracy, with a loss well below that.)
+    train_acc = f.metric_train if f.accuracy is not None else None
+    if not frozen and train_acc is not None and len(train_acc) >= p.min_frozen_epochs:
+        last = train_acc.y[-int(p.min_frozen_epochs):]
+        share = float(last[-1])
+        frozen = bool(np.ptp(last) <= 1e-6 and 0.0 < share <= 0.95
+                      and main.tail >= 0.95 * _binary_entropy(share))
     after_first = _last_part(acc.y)
     at_chance = f.chance is not None and acc.tail <= (
         f.chance.accuracy + p.margin * (1.0 - f.chance.accuracy))
@@ -100,6 +122,9 @@ def stuck_at_chance(f, p):
     "underfitting",
     max_headroom=Option(0.35, "Accuracy that has covered less than this fraction of the way from "
                         "chance to perfect counts as poor."),
+    max_gap=Option(0.1, "...and the training accuracy is no more than this above the validation "
+                   "accuracy: a model too weak to fit its training data does as badly on new "
+                   "data (a larger gap is overfitting's business)."),
 )
 def plateau_high(f, p):
     """The loss has stopped improving while accuracy is still poor, and validation is just as poor.
@@ -114,6 +139,9 @@ def plateau_high(f, p):
         return None
     if main.still_falling:
         return None  # still improving: still-improving's business
+    if f.metric_train is not None and f.metric_val is not None and len(f.metric_val):
+        if f.metric_train.tail - f.metric_val.tail > p.max_gap:
+            return None
     evidence = {"accuracy_series": f.accuracy.name, "accuracy_final": f.accuracy.tail,
                 "accuracy_headroom": headroom, "loss_final": main.tail}
     message = (f"{main.name} has flattened at {fmt(main.tail)} while {f.accuracy.name} is only "

@@ -184,11 +184,25 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
             fixes.append(_lr_change(f, 2.0, 3.0, "Raise", "underfitting",
                                     "a stuck model sometimes only needs larger steps"))
     if "lr_too_low" in conditions:
+        still = by_rule.get("loss-never-moves")
+        if still is not None and still.evidence.get("learning_rate") is None:
+            # Without the rate, a flat log cannot tell a tiny step from a model
+            # that cannot learn: name both, the cheaper check first.
+            fixes.append(Fix(
+                "check_model_can_learn", {},
+                "The loss never moved and the log has no learning rate: first check that the "
+                "model can learn at all. Train it briefly on a few dozen examples: a healthy "
+                "model drives their loss near zero; if it cannot, look for frozen layers "
+                "(trainable=False), dead units, or labels that do not match the inputs.",
+                "model.fit(x_train[:32], y_train[:32], epochs=50, verbose=0)\n"
+                "print(model.evaluate(x_train[:32], y_train[:32]))  # should be near zero",
+                "lr_too_low"))
         flat = by_rule.get("loss-flat")
-        nearly_flat = flat is not None and flat.evidence.get("progress", 1) < 0.2
+        nearly_flat = still is not None or (flat is not None and flat.evidence.get("progress", 1) < 0.2)
         low, high = (3.0, 10.0) if nearly_flat else (2.0, 3.0)
-        fixes.append(_lr_change(f, low, high, "Raise", "lr_too_low",
-                                "the curve never bends: each step is too small"))
+        why = ("the loss never moved: each step is far too small" if still is not None
+               else "the curve never bends: each step is too small")
+        fixes.append(_lr_change(f, low, high, "Raise", "lr_too_low", why))
         fixes.append(Fix(
             "lr_range_test", {"start": 1e-6, "stop": 1.0, "epochs": 1},
             "Or run a learning-rate range test: one epoch with the rate growing from 1e-6 to 1, "

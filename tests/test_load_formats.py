@@ -129,13 +129,47 @@ def test_tensorboard_reads_keras3_tensor_scalars_into_keras_names():
     assert np.all(run.series["loss"] > 0)
 
 
-def test_truncated_event_file_is_a_clear_error(tmp_path):
+def _event_file_copy(tmp_path: Path, change) -> Path:
+    """The train/ events fixture, changed by ``change(bytes) -> bytes``, in tmp_path/train/."""
     source = next((FORMATS / "tensorboard" / "train").glob("events.out.tfevents.*"))
-    cut = tmp_path / "train"
-    cut.mkdir()
-    (cut / source.name).write_bytes(source.read_bytes()[:-7])  # synthetic: cut off mid-record
-    with pytest.raises(LogError, match="truncated"):
-        load(tmp_path)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / source.name).write_bytes(change(source.read_bytes()))
+    return tmp_path
+
+
+def test_truncated_event_file_keeps_the_records_read_with_a_note(tmp_path):
+    intact = load(FORMATS / "tensorboard" / "train")
+    run = load(_event_file_copy(tmp_path, lambda data: data[:-7]))  # cut off mid-record
+    assert _values(run) == _values(intact) - 1  # the last record held one scalar
+    assert any("the rest is corrupt" in note and "read " in note for note in run.notes)
+
+
+def _values(run) -> int:
+    return sum(int(mask.sum()) for mask in run.logged.values())
+
+
+def test_a_corrupt_checksum_ends_the_reading_with_a_note(tmp_path):
+    intact = load(FORMATS / "tensorboard" / "train")
+    flipped = _event_file_copy(tmp_path, lambda data: data[:-40] + bytes([data[-40] ^ 0xFF])
+                               + data[-39:])
+    run = load(flipped)
+    assert _values(run) < _values(intact)
+    note = next(note for note in run.notes if "corrupt" in note)
+    assert "read " in note and " of " in note
+
+
+def test_an_events_file_with_every_checksum_corrupted_is_refused(tmp_path):
+    def corrupt_every_crc(data: bytes) -> bytes:
+        out, at = bytearray(data), 0
+        while at + 12 <= len(data):
+            length = int.from_bytes(data[at:at + 8], "little")
+            out[at + 8] ^= 0xFF
+            out[at + 12 + length] ^= 0xFF
+            at += 16 + length
+        return bytes(out)
+
+    with pytest.raises(LogError, match="corrupt from the first record"):
+        load(_event_file_copy(tmp_path, corrupt_every_crc))
 
 
 def test_format_in_forces_a_format(tmp_path):

@@ -1,8 +1,10 @@
 """What every file format shares: reading text safely, reading one cell, building the Run.
 
 Format modules call :func:`read_text` instead of ``open`` so that a missing
-file, a directory, a permission problem or undecodable bytes become a
-:class:`~diagnose.errors.LogError` at the boundary; :func:`number` reads one
+file, a directory, a FIFO or device, a file past the size limit, a
+permission problem or undecodable bytes become a
+:class:`~diagnose.errors.LogError` at the boundary, and every input is read
+once; :func:`number` reads one
 logged value with the same tokens in every format; :func:`make_run` turns
 dense columns into a :class:`~diagnose.run.Run` with the exact semantics of
 :meth:`Run.from_columns` (inf kept as NaN plus a sign mask), without a Python
@@ -12,10 +14,15 @@ loop per value.
 from __future__ import annotations
 
 import codecs
+import json
 import math
+import os
 import re
+import stat
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -27,6 +34,12 @@ from ..run import LEARNING_RATE, Run
 # Logged NaN and infinities ("nan", "NaN", "inf", "-Infinity") are numbers to
 # ``float`` and never reach this set.
 NOT_LOGGED = frozenset({"", "NA", "N/A", "NONE", "NULL"})
+
+# The most bytes read from one input unless the caller says otherwise (--max-bytes):
+# far above any real training log, far below what would exhaust memory.
+MAX_BYTES = 256 * 2**20
+# The path that means standard input.
+STDIN = "-"
 
 # The column or key holding CSVLogger's 0-based epoch counter.
 EPOCH = "epoch"
@@ -59,34 +72,118 @@ def decode(data: bytes, source: str, errors: str = "strict") -> str:
         raise LogError(source, problem) from None
 
 
-def read_bytes(path: Path, limit: int = -1) -> bytes:
-    """The file's bytes (the first ``limit`` of them), or a LogError saying why not."""
+def read_input(path: Path, max_bytes: int = MAX_BYTES, *, limit: int | None = None) -> bytes:
+    """The bytes of one input, read once, or a LogError saying why not.
+
+    ``-`` is standard input. Anything that is not a regular file (a FIFO, a
+    device such as ``/dev/zero``, a socket) is refused by ``stat`` before it is
+    opened, because opening a FIFO blocks until a writer comes and a device
+    never ends; only an explicit ``/dev/stdin`` or ``/dev/fd/N`` (what a
+    shell's ``<(...)`` gives) is read as a stream. ``max_bytes`` bounds what
+    is read, so that memory is bounded whatever the input; ``limit`` reads
+    only the first bytes (for sniffing) and skips the size check.
+    """
+    source = display_name(path)
+    if str(path) == STDIN:
+        return _read_stream(sys.stdin.buffer, source, max_bytes, limit)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise LogError(source, "no such file") from None
+    except PermissionError:
+        raise LogError(source, "permission denied") from None
+    except OSError as exc:  # ELOOP (a symlink loop), ENAMETOOLONG, ENOTDIR
+        raise LogError(source, f"cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise LogError(repr(source), f"not a valid path ({exc})") from None
+    stream = _is_explicit_stream(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise LogError(source, "is a directory, not a log file")
+    if not stat.S_ISREG(info.st_mode) and not stream:
+        raise LogError(source, f"is {_file_kind(info.st_mode)}, not a regular file: refused, "
+                       "as it may never end (pipe it into 'diagnose -' to read it)")
+    if limit is None and not stream and info.st_size > max_bytes:
+        raise LogError(source, _too_large(info.st_size, max_bytes))
     try:
         with open(path, "rb") as fh:
-            return fh.read(limit)
-    except FileNotFoundError:
-        raise LogError(str(path), "no such file") from None
-    except IsADirectoryError:
-        raise LogError(str(path), "is a directory, not a log file") from None
+            return _read_stream(fh, source, max_bytes, limit)
     except PermissionError:
-        raise LogError(str(path), "permission denied") from None
+        raise LogError(source, "permission denied") from None
     except OSError as exc:
-        raise LogError(str(path), f"cannot be read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # a NUL byte in the path
-        raise LogError(repr(str(path)), f"not a valid path ({exc})") from None
+        raise LogError(source, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def read_text(path: Path) -> str:
-    """The whole file as text (see :func:`decode`), or a LogError."""
-    return decode(read_bytes(path), str(path))
+def _read_stream(fh: BinaryIO, source: str, max_bytes: int, limit: int | None) -> bytes:
+    if limit is not None:
+        return fh.read(limit)
+    data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise LogError(source, _too_large(None, max_bytes))
+    return data
+
+
+def _too_large(size: int | None, max_bytes: int) -> str:
+    what = f"{size:,} bytes" if size is not None else "more bytes"
+    return (f"{what}, more than the limit of {max_bytes:,} bytes "
+            "(raise it with --max-bytes, or max_bytes= in Python)")
+
+
+def _is_explicit_stream(path: Path) -> bool:
+    """``/dev/stdin`` and ``/dev/fd/N``: streams a user named on purpose, already open."""
+    name = str(path)
+    return name == "/dev/stdin" or name.startswith(("/dev/fd/", "/proc/self/fd/"))
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def display_name(path: Path | str) -> str:
+    """How an input is named in reports and errors (``-`` is ``<stdin>``)."""
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
+def read_text(path: Path, data: bytes | None = None, max_bytes: int = MAX_BYTES) -> str:
+    """The input as text (see :func:`decode`); ``data`` when the caller has read it already."""
+    if data is None:
+        data = read_input(path, max_bytes)
+    return decode(data, display_name(path))
+
+
+def parse_json(text: str, source: str):
+    """``json.loads`` that raises only ``json.JSONDecodeError`` or LogError.
+
+    Integers too long for a float (a float overflows past 309 digits, and
+    Python refuses to parse more than 4,300) are read as the infinity a float
+    makes of them, as JSON's own ``1e400`` is; nesting past Python's
+    recursion limit is refused.
+    """
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise LogError(source, "invalid JSON (nested too deeply)") from None
+
+
+def _json_int(digits: str) -> int | float:
+    return float(digits) if len(digits) > 300 else int(digits)
 
 
 def number(text: str) -> float | None:
     """One logged value written as text: a float, or None when not logged.
 
     Raises ValueError when the text is neither a number nor a not-logged token.
+    Python's ``float`` reads ``1_0.5`` as 10.5; no logger writes digit
+    separators, so an underscore is not a number here.
     """
     try:
+        if "_" in text:
+            raise ValueError(f"not a number: {text!r}")
         return float(text)
     except ValueError:
         if text.strip().upper() in NOT_LOGGED:
@@ -165,6 +262,22 @@ def sparse_run(
                     format=format, notes=notes, granularity=granularity)
 
 
+def check_segment(segment) -> None:
+    """Refuse a ``segment`` that is not an int or None (an argument error, not a log's)."""
+    if segment is not None and (isinstance(segment, bool)
+                                or not isinstance(segment, (int, np.integer))):
+        raise TypeError(f"segment must be an int or None, got {segment!r:.60} "
+                        f"({type(segment).__name__})")
+
+
+def check_max_bytes(max_bytes) -> None:
+    """Refuse a ``max_bytes`` that is not a positive int."""
+    if (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer))
+            or max_bytes <= 0):
+        raise ValueError(f"max_bytes must be a positive int (a number of bytes), "
+                         f"got {max_bytes!r:.60}")
+
+
 def choose_segment(segment: int | None, count: int, source: str) -> int:
     """The index of the run that ``segment`` names among ``count``: the last by default.
 
@@ -174,8 +287,7 @@ def choose_segment(segment: int | None, count: int, source: str) -> int:
     """
     if segment is None:
         return count - 1
-    if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)):
-        raise TypeError(f"segment must be an int or None, got {segment!r}")
+    check_segment(segment)
     if not -count <= segment < count:
         holds = "1 run" if count == 1 else f"{count} runs"
         raise LogError(source, f"segment={segment} is out of range: the log holds {holds} "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import LogError
 from ..run import VAL_PREFIX, Run
-from .common import read_text, sparse_run
+from .common import MAX_BYTES, display_name, parse_json, read_text, sparse_run
 
 FORMAT = "hf_trainer"
 
@@ -36,11 +36,12 @@ def sniff(path: Path, head: str) -> bool:
     return head.lstrip().startswith("{") and '"log_history"' in head
 
 
-def load(path: Path, *, segment: int | None = None) -> Run:
+def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
+         max_bytes: int = MAX_BYTES) -> Run:
     """Read ``trainer_state.json``. ``segment`` has no meaning here and is ignored."""
-    source = str(path)
+    source = display_name(path)
     try:
-        state = json.loads(read_text(path))
+        state = parse_json(read_text(path, data, max_bytes), source)
     except json.JSONDecodeError as exc:
         raise LogError(source, f"invalid JSON ({exc.msg})", f"line {exc.lineno}") from None
     history = state.get("log_history") if isinstance(state, dict) else None

@@ -37,7 +37,10 @@ from .common import (
     UNNAMED,
     choose_segment,
     make_run,
+    MAX_BYTES,
+    display_name,
     number,
+    parse_json,
     read_text,
     rename_learning_rate,
 )
@@ -51,13 +54,14 @@ def sniff(path: Path, head: str) -> bool:
     return head.lstrip("\ufeff \t\r\n").startswith(("{", "["))
 
 
-def load(path: Path, *, segment: int | None = None) -> Run:
+def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
+         max_bytes: int = MAX_BYTES) -> Run:
     """Read a JSON dump of a History (see :func:`from_object`)."""
-    source = str(path)
+    source = display_name(path)
     choose_segment(segment, 1, source)
     notes: list[str] = []
-    data = _parse_json(read_text(path), source, notes)
-    return from_object(data, source, format=FORMAT, notes=notes)
+    parsed = _parse_json(read_text(path, data, max_bytes), source, notes)
+    return from_object(parsed, source, format=FORMAT, notes=notes)
 
 
 def from_object(obj: Any, source: str | None = None, *, format: str = "history",
@@ -132,9 +136,7 @@ def from_dataframe(frame: Any, source: str = "DataFrame") -> Run:
 
 def _parse_json(text: str, source: str, notes: list[str]) -> Any:
     try:
-        return json.loads(text)
-    except RecursionError:
-        raise LogError(source, "JSON nested too deeply") from None
+        return parse_json(text, source)
     except json.JSONDecodeError as exc:
         if exc.msg != "Extra data":
             raise LogError(source, f"invalid JSON ({exc.msg})",
@@ -148,13 +150,12 @@ def _parse_json_lines(text: str, source: str, notes: list[str]) -> list:
     records = []
     for i, line in lines:
         try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            record = parse_json(line, source)
+        except json.JSONDecodeError as exc:
             if i == lines[-1][0] and not text.endswith("\n"):
                 notes.append(f"dropped line {i}, cut short")
                 break
-            problem = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            raise LogError(source, f"invalid JSON ({problem})", f"line {i}") from None
+            raise LogError(source, f"invalid JSON ({exc.msg})", f"line {i}") from None
         if not isinstance(record, dict):
             raise LogError(source, "expected one logs object per line, got "
                            f"{type(record).__name__}", f"line {i}")

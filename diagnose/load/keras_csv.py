@@ -36,6 +36,8 @@ from .common import (
     choose_segment,
     make_run,
     number,
+    MAX_BYTES,
+    display_name,
     read_text,
     rename_learning_rate,
 )
@@ -60,9 +62,10 @@ def sniff(path: Path, head: str) -> bool:
     return any("loss" in name.lower() or name.lower() == EPOCH for name in names)
 
 
-def load(path: Path, *, segment: int | None = None) -> Run:
+def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
+         max_bytes: int = MAX_BYTES) -> Run:
     """Read a CSVLogger file (see :func:`parse`)."""
-    return parse(read_text(path), str(path), segment=segment)
+    return parse(read_text(path, data, max_bytes), display_name(path), segment=segment)
 
 
 def parse(text: str, source: str, *, segment: int | None = None) -> Run:

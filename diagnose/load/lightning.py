@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import LogError
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
-from .common import choose_segment, number, read_text, sparse_run
+from .common import MAX_BYTES, choose_segment, display_name, number, read_text, sparse_run
 
 FORMAT = "lightning_csv"
 
@@ -48,14 +48,19 @@ def keras_name(name: str) -> str:
     return _TRAIN.sub("", name).replace("/", "_")
 
 
-def load(path: Path, *, segment: int | None = None) -> Run:
+def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
+         max_bytes: int = MAX_BYTES) -> Run:
     """Read a ``metrics.csv`` into an epoch-level run.
 
     ``segment`` chooses among runs appended to one file (the epoch counter
     going back), the last by default.
     """
-    source = str(path)
-    rows = list(csv.reader(io.StringIO(read_text(path))))
+    source = display_name(path)
+    reader = csv.reader(io.StringIO(read_text(path, data, max_bytes), newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # a bare carriage return or NUL inside a cell
+        raise LogError(source, f"unreadable CSV ({exc})", f"line {reader.line_num}") from None
     if not rows:
         raise LogError(source, "empty file")
     header = [cell.strip() for cell in rows[0]]
@@ -87,8 +92,8 @@ def load(path: Path, *, segment: int | None = None) -> Run:
                 values[header[i]] = value
         epoch_cell = row[epoch_col].strip() if epoch_col < len(row) else ""
         try:
-            epoch = None if epoch_cell == "" else int(float(epoch_cell))
-        except ValueError:
+            epoch = None if epoch_cell == "" else int(number(epoch_cell))
+        except (ValueError, TypeError, OverflowError):  # text, NA, NaN, inf
             raise LogError(source, f"{epoch_cell!r} is not an epoch number",
                            f"line {line_no}, column 'epoch'") from None
         if values:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import LogError
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
-from .common import read_bytes, sparse_run
+from .common import MAX_BYTES, display_name, read_input, sparse_run
 
 FORMAT = "tensorboard"
 
@@ -40,15 +40,17 @@ def sniff(path: Path, head: str) -> bool:
     return "tfevents" in path.name
 
 
-def load(path: Path, *, segment: int | None = None) -> Run:
+def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
+         max_bytes: int = MAX_BYTES) -> Run:
     """Read a Keras TensorBoard log dir (or its ``train/`` subdir, or one events file).
 
     ``segment`` has no meaning here and is ignored: restarts that wrote
     several event files into one directory are merged by epoch, later file
-    winning.
+    winning. ``data`` is the file's bytes when ``path`` is one events file
+    read already; each file of a directory is read up to ``max_bytes``.
     """
-    source = str(path)
-    dirs = _event_dirs(path) if path.is_dir() else {"": [path]}
+    source = display_name(path)
+    dirs = {"": [path]} if data is not None else _event_dirs(path) if path.is_dir() else {"": [path]}
     if not dirs:
         raise LogError(source, "no events.out.tfevents.* files in train/ or validation/")
     notes: list[str] = []
@@ -58,7 +60,8 @@ def load(path: Path, *, segment: int | None = None) -> Run:
             notes.append(f"{len(files)} event files in {prefix or 'train'}/ merged by epoch "
                          f"(the later file wins)")
         for file in files:
-            for tag, step, value in _scalars(file):
+            content = data if data is not None else read_input(file, max_bytes)
+            for tag, step, value in _scalars(content, str(file), notes):
                 name = _keras_name(tag, prefix)
                 if name is not None:
                     columns.setdefault(name, {})[step] = value
@@ -91,45 +94,106 @@ def _keras_name(tag: str, prefix: str) -> str | None:
     return prefix + metric
 
 
-def _records(path: Path) -> Iterator[bytes]:
-    """The payloads of a TFRecord file: [uint64 length][uint32 crc][data][uint32 crc] each."""
-    data = read_bytes(path)
-    at = 0
+def _records(data: bytes, source: str, notes: list[str]) -> Iterator[bytes]:
+    """The payloads of a TFRecord stream: [uint64 length][uint32 crc][data][uint32 crc] each.
+
+    Both masked CRC32C checksums are verified, so a corrupted file is not
+    diagnosed as if it were intact. The first record that fails (a bad
+    checksum, or cut off) ends the reading with a note; the records before it
+    are kept, as TensorBoard itself keeps them.
+    """
+    at = count = 0
     while at < len(data):
-        if at + 12 > len(data):
-            raise LogError(str(path), "truncated record header", f"byte {at}")
-        (length,) = struct.unpack_from("<Q", data, at)
-        start, end = at + 12, at + 12 + length
-        if end + 4 > len(data):
-            raise LogError(str(path), "truncated record (the file was cut off while written?)",
-                           f"byte {at}")
+        start = at + 12
+        end = start + _frame_length(data, at)
+        if end + 4 > len(data) or _masked_crc(data[start:end]) != _u32(data, end):
+            if count == 0:
+                raise LogError(source, "corrupt from the first record (a bad checksum, or cut "
+                               "off): not a readable TensorBoard events file", "byte 0")
+            more = _count_frames(data, at)
+            of = f" of {count + more}" if more else ""
+            notes.append(f"{source}: read {count}{of} records; the rest is corrupt "
+                         f"(from byte {at})")
+            return
         yield data[start:end]
+        count += 1
         at = end + 4
 
 
+def _frame_length(data: bytes, at: int) -> int:
+    """The length in a record header at ``at``, or an impossible one when the header is bad."""
+    if at + 12 > len(data) or _masked_crc(data[at:at + 8]) != _u32(data, at + 8):
+        return len(data)
+    return struct.unpack_from("<Q", data, at)[0]
+
+
+def _count_frames(data: bytes, at: int) -> int:
+    """How many records still follow ``at`` by their framing alone (for the note)."""
+    count = 0
+    while at + 12 <= len(data) and _masked_crc(data[at:at + 8]) == _u32(data, at + 8):
+        end = at + 12 + struct.unpack_from("<Q", data, at)[0]
+        if end + 4 > len(data):
+            break
+        count, at = count + 1, end + 4
+    return count
+
+
+def _u32(data: bytes, at: int) -> int:
+    return struct.unpack_from("<I", data, at)[0]
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def _masked_crc(data: bytes) -> int:
+    """TFRecord's checksum: CRC32C (Castagnoli), rotated and offset ("masked")."""
+    crc, table = 0xFFFFFFFF, _CRC32C
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
 def _fields(buf: bytes) -> Iterator[tuple[int, int, object]]:
-    """Protobuf wire format: (field number, wire type, value) for each field of a message."""
+    """Protobuf wire format: (field number, wire type, value) for each field of a message.
+
+    Raises ValueError on a malformed message (a field running past the end,
+    an unknown wire type).
+    """
     at, n = 0, len(buf)
     while at < n:
         key, at = _varint(buf, at)
         field, wire = key >> 3, key & 7
         if wire == 0:
             value, at = _varint(buf, at)
-        elif wire == 1:
-            value, at = buf[at:at + 8], at + 8
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, at = buf[at:at + size], at + size
         elif wire == 2:
             length, at = _varint(buf, at)
             value, at = buf[at:at + length], at + length
-        elif wire == 5:
-            value, at = buf[at:at + 4], at + 4
         else:
             raise ValueError(f"unsupported wire type {wire}")
+        if at > n:
+            raise ValueError("field runs past the end of its message")
         yield field, wire, value
 
 
 def _varint(buf: bytes, at: int) -> tuple[int, int]:
     result = shift = 0
     while True:
+        if at >= len(buf) or shift > 63:
+            raise ValueError("malformed varint")
         byte = buf[at]
         at += 1
         result |= (byte & 0x7F) << shift
@@ -138,36 +202,42 @@ def _varint(buf: bytes, at: int) -> tuple[int, int]:
         shift += 7
 
 
-def _scalars(path: Path) -> Iterator[tuple[str, int, float]]:
-    """(tag, step, value) for every scalar summary value in an events file."""
-    for record in _records(path):
+# Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. A field
+# with another wire type than its .proto gives it is not the field we know.
+_VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
+
+
+def _scalars(data: bytes, source: str, notes: list[str]) -> Iterator[tuple[str, int, float]]:
+    """(tag, step, value) for every scalar summary value in an events stream."""
+    for record in _records(data, source, notes):
         try:
             step, summary = 0, None
-            for field, _wire, value in _fields(record):
-                if field == 2:
-                    step = value
-                elif field == 5:
+            for field, wire, value in _fields(record):
+                if field == 2 and wire == _VARINT:
+                    step = value - (1 << 64) if value >= 1 << 63 else value  # int64
+                elif field == 5 and wire == _BYTES:
                     summary = value
             if summary is None:
                 continue
-            for field, _wire, value in _fields(summary):
-                if field == 1:
+            for field, wire, value in _fields(summary):
+                if field == 1 and wire == _BYTES:
                     scalar = _value(value)
                     if scalar is not None:
-                        yield scalar[0], int(step), scalar[1]
-        except (ValueError, IndexError, struct.error):
-            raise LogError(str(path), "malformed event record") from None
+                        yield scalar[0], step, scalar[1]
+        except (ValueError, struct.error):
+            raise LogError(source, "malformed event record (its checksum is right, so it "
+                           "was written so)") from None
 
 
 def _value(buf: bytes) -> tuple[str, float] | None:
     """(tag, number) of a Summary.Value holding a scalar, else None (images, histograms...)."""
     tag, number = None, None
     for field, wire, value in _fields(buf):
-        if field == 1:
+        if field == 1 and wire == _BYTES:
             tag = value.decode("utf-8", "replace")
-        elif field == 2 and wire == 5:
+        elif field == 2 and wire == _FIXED32:
             number = struct.unpack("<f", value)[0]
-        elif field == 8:
+        elif field == 8 and wire == _BYTES:
             number = _tensor_scalar(value)
     return (tag, number) if tag is not None and number is not None else None
 
@@ -176,13 +246,13 @@ def _tensor_scalar(buf: bytes) -> float | None:
     """The single number in a float/double TensorProto, else None."""
     dtype, values = None, []
     for field, wire, value in _fields(buf):
-        if field == 1:
+        if field == 1 and wire == _VARINT:
             dtype = value
-        elif field == 4:
+        elif field == 4 and wire == _BYTES:
             values.append(("content", value))
-        elif field == 5:
+        elif field == 5 and wire in (_BYTES, _FIXED32):  # packed, or one value
             values.append(("f", value))
-        elif field == 6:
+        elif field == 6 and wire in (_BYTES, _FIXED64):
             values.append(("d", value))
     for kind, raw in values:
         if kind == "content":

@@ -5,11 +5,14 @@ median of several runs, measured alongside ``python -c pass`` and
 ``python -c "import numpy"`` in the same session so that the ratios hold on
 a noisy machine. Batch: runs per second over 1,000 logs (the fixture files,
 cycled), through the Python API (load + diagnose) and through one CLI call
-on a folder of 1,000 files.
+on a folder of 1,000 files. Long run: wall time and peak memory (max RSS)
+of one CLI call on a 1,000,000-epoch CSVLogger file, in a fresh process.
 
-    python benchmarks/speed.py [--repeat 15] [--logs 1000]
+    python benchmarks/speed.py [--repeat 15] [--logs 1000] [--long-epochs 1000000]
+    python benchmarks/speed.py --only-long      # just the long-run figure
 
 Targets (issue 2): cold start <= 0.4 s on a 2-core machine; >= 500 runs/s.
+Target (issue 10): a 1,000,000-epoch CSV in <= 2 s and <= 400 MB peak.
 """
 
 from __future__ import annotations
@@ -39,11 +42,57 @@ def wall(cmd: list[str], repeat: int) -> float:
     return statistics.median(times)
 
 
+def write_long_csv(path: Path, epochs: int) -> None:
+    """A CSVLogger file of ``epochs`` rows: a decaying loss with noise, validation beside it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.arange(epochs)
+    loss = 0.1 + 2.0 * np.exp(-x / (epochs / 5)) + rng.normal(0, 0.01, epochs)
+    val = loss + 0.05 + rng.normal(0, 0.01, epochs)
+    table = np.column_stack([x, loss, val])
+    np.savetxt(path, table, fmt=["%d", "%.6f", "%.6f"], delimiter=",",
+               header="epoch,loss,val_loss", comments="")
+
+
+def peak(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, exit code) of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
+    scale = 1 if sys.platform == "darwin" else 1024
+    return elapsed, usage.ru_maxrss * scale / 2**20, proc.returncode
+
+
+def long_run(epochs: int) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="diagnose-long-"))
+    try:
+        path = folder / f"long_{epochs}.csv"
+        write_long_csv(path, epochs)
+        size = path.stat().st_size / 2**20
+        py = sys.executable
+        peak([py, "-c", "import numpy"])  # warm the file cache
+        elapsed, rss, code = peak([py, "-m", "diagnose", str(path)])
+        print(f"long run: {epochs:,} epochs ({size:.0f} MB CSV), one CLI call: "
+              f"{elapsed:.2f} s, peak RSS {rss:.0f} MB, exit {code} "
+              f"(target <= 2 s and <= 400 MB)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--logs", type=int, default=1000)
+    parser.add_argument("--long-epochs", type=int, default=1_000_000)
+    parser.add_argument("--only-long", action="store_true")
     args = parser.parse_args(argv)
+    if args.only_long:
+        long_run(args.long_epochs)
+        return 0
     logs = sorted((ROOT / "fixtures").glob("*.csv"))
     if not logs:
         print("no fixtures/*.csv: run scripts/generate_fixtures.py first")
@@ -82,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(batch) / cli:.0f} runs/s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    long_run(args.long_epochs)
     return 0
 
 

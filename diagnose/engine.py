@@ -11,8 +11,10 @@ once. Nothing below knows which of the two it serves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .report import Report
@@ -31,10 +33,18 @@ class Options:
         metric: the main quality metric (default: the first accuracy-like or
             other known-direction metric).
         learning_rate: the learning rate used, when the log does not record
-            it; fixes then give absolute values instead of factors.
-        select: run only these rules (names), like ruff's ``select``.
-        ignore: skip these rules.
-        rules: per-rule threshold overrides, ``{"val-loss-rising": {"min_rise": 1.2}}``.
+            it; fixes then give absolute values instead of factors. A
+            positive finite number.
+        select: run only these rules: a list of names, or one string of
+            comma-separated names (``"val-loss-rising,loss-nan"``), like
+            ruff's ``select``.
+        ignore: skip these rules (a list, or a comma-separated string).
+        rules: per-rule threshold overrides, ``{"val-loss-rising": {"min_rise": 1.2}}``;
+            each value a finite number, not negative.
+
+    Every field is checked when the Options are made (scikit-learn style):
+    a wrong value raises ``ValueError`` or ``TypeError`` naming the argument,
+    what was expected and what was given.
     """
 
     monitor: str | None = None
@@ -44,6 +54,104 @@ class Options:
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("monitor", "loss", "metric"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(_expected(name, "a series name (str) or None", value))
+        object.__setattr__(self, "learning_rate", _learning_rate(self.learning_rate))
+        object.__setattr__(self, "select", None if self.select is None
+                           else _rule_names("select", self.select))
+        object.__setattr__(self, "ignore", _rule_names("ignore", self.ignore))
+        object.__setattr__(self, "rules", _rule_options(self.rules))
+
+    @classmethod
+    def from_kwargs(cls, caller: str = "Options", **kwargs: Any) -> Options:
+        """Options from keywords, an unknown keyword named with the ones that exist."""
+        known = [f.name for f in fields(cls)]
+        unknown = [k for k in kwargs if k not in known]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{caller}() got an unknown option {unknown[0]!r}{hint}; "
+                            f"expected one of: {', '.join(known)}")
+        return cls(**kwargs)
+
+
+def _expected(name: str, what: str, value: Any) -> str:
+    """The scikit-learn wording: the argument, what it must be, and what it got."""
+    return f"{name} must be {what}, got {value!r:.80} ({type(value).__name__})"
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _learning_rate(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not _is_real(value):
+        raise TypeError(_expected("learning_rate", "a positive finite number or None", value))
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(_expected("learning_rate", "a positive finite number or None", value))
+    return float(value)
+
+
+def _rule_names(name: str, value: Any) -> tuple[str, ...]:
+    """Rule names given as a list, or as one comma-separated string (never its characters)."""
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+        return _known_rules(name, tuple(part for part in names if part))
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise TypeError(_expected(name, "a rule name, a comma-separated string of them or a "
+                                  "list of them", value))
+    names = tuple(value)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise TypeError(_expected(f"each name in {name}", "a rule name (str)", bad[0]))
+    return _known_rules(name, names)
+
+
+def _known_rules(name: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    from .rules import RULES
+
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        raise ValueError(f"{name} names unknown rule(s): {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(RULES)})")
+    return names
+
+
+def _rule_options(value: Any) -> Mapping[str, Mapping[str, float]]:
+    """``{rule: {option: number}}``, each value a finite number that is not negative."""
+    if not isinstance(value, Mapping):
+        raise TypeError(_expected("rules", 'a dict such as {"val-loss-rising": '
+                                  '{"min_rise": 1.2}}', value))
+    from .rules import RULES
+
+    _known_rules("rules", tuple(value))
+    checked: dict[str, dict[str, float]] = {}
+    for rule_name, overrides in value.items():
+        if not isinstance(overrides, Mapping):
+            raise TypeError(_expected(f"rules[{rule_name!r}]", "a dict of option values",
+                                      overrides))
+        options = RULES[rule_name].options
+        checked[rule_name] = {}
+        for key, number in overrides.items():
+            where = f"rules[{rule_name!r}][{key!r}]"
+            if key not in options:
+                known = ", ".join(sorted(options)) or "none"
+                raise ValueError(f"rule {rule_name!r} has no option {key!r} (options: {known})")
+            if not _is_real(number):
+                raise TypeError(_expected(where, "a number", number))
+            # Every threshold is a count, a fraction or a ratio: none is negative.
+            if not (math.isfinite(number) and number >= 0):
+                raise ValueError(_expected(where, "a finite number >= 0", number))
+            checked[rule_name][key] = float(number)
+    return checked
 
 
 def diagnose_run(run: Run, options: Options | None = None) -> Report:

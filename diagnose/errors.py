@@ -25,3 +25,11 @@ class LogError(ValueError):
         self.problem = problem
         location = f"{source}: {where}" if where else source
         super().__init__(f"{location}: {problem}")
+
+
+class InternalError(LogError):
+    """A failure of ours while reading or judging one source: a bug to report.
+
+    A LogError, so that a caller who skips unreadable logs skips this one too;
+    the original exception is chained as ``__cause__`` (``--debug`` prints it).
+    """

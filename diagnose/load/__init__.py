@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import LogError
+from ..errors import InternalError, LogError
 from ..run import Run
 from .common import (
     MAX_BYTES,
@@ -116,7 +116,7 @@ def _guarded(read, source, *args, **kwargs) -> Run:
     except MemoryError:
         raise LogError(_name(source), "too large to be read in the memory available") from None
     except Exception as exc:
-        raise LogError(_name(source), f"internal error while reading it "
+        raise InternalError(_name(source), f"internal error while reading it "
                        f"({type(exc).__name__}: {str(exc)[:200]}); please report") from exc
 
 

@@ -4,7 +4,9 @@
 
 Exit codes (PRODUCT.md): 0 every run diagnosed, 1 a condition named in
 ``--fail-on`` was found, 2 usage or input error. Bad input costs one line on
-stderr; the other files are still diagnosed.
+stderr naming the file; the other files are still diagnosed, and the JSON
+output lists the failures under ``errors``. No traceback reaches the user
+unless ``--debug`` asks for it (docs/input.md).
 
 Start-up time is a feature: this module imports only the standard library
 and the engine (numpy). Never tensorflow, keras, pandas, scipy or
@@ -21,12 +23,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import LogError
+from .load import FORMATS
+from .load.common import MAX_BYTES, STDIN
 from .report import CONDITIONS, Report
 
 # Files a directory argument contributes (TensorBoard log dirs are found by layout).
 LOG_SUFFIXES = (".csv", ".log", ".json")
 # More files than this on a terminal: show a progress bar on stderr.
 PROGRESS_MIN_FILES = 30
+# An error line longer than this is cut: a log can make a message as long as it likes.
+MAX_ERROR_CHARS = 500
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +50,10 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"exit 1 when any of these is found ({', '.join(CONDITIONS)})")
     p.add_argument("--segment", type=int, metavar="N",
                    help="which of several runs appended to one CSV (0 = first, -1 = last, the default)")
-    p.add_argument("--format-in", metavar="FORMAT", help="force the input format instead of detecting it")
+    p.add_argument("--format-in", metavar="FORMAT", choices=list(FORMATS),
+                   help=f"force the input format instead of detecting it ({', '.join(FORMATS)})")
+    p.add_argument("--max-bytes", type=_positive_int, metavar="N", default=MAX_BYTES,
+                   help=f"refuse a file larger than N bytes (default {MAX_BYTES:,} = 256 MB)")
     p.add_argument("--loss", metavar="NAME", help="the training loss to judge (default: 'loss')")
     p.add_argument("--metric", metavar="NAME", help="the quality metric to read (default: accuracy-like)")
     p.add_argument("--monitor", metavar="NAME", help="the series for early stopping (default: val_loss)")
@@ -53,7 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore", metavar="RULE,...", help="skip these rules")
     p.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
     p.add_argument("--no-color", action="store_true", help="never colour the output")
+    p.add_argument("--debug", action="store_true",
+                   help="print the traceback of an internal error (to report it)")
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -61,23 +82,50 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 
 def _is_tensorboard_dir(path: Path) -> bool:
-    return any((path / sub).is_dir() and any((path / sub).glob("events.out.tfevents.*"))
-               for sub in ("train", "validation"))
+    try:
+        return any((path / sub).is_dir() and any((path / sub).glob("events.out.tfevents.*"))
+                   for sub in ("train", "validation"))
+    except OSError:  # an unreadable subfolder: not a log dir we can read
+        return False
 
 
-def expand(paths: Sequence[str]) -> Iterator[Path]:
-    """Files and TensorBoard log dirs named by the arguments, folders walked in sorted order."""
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where it cannot be told (under an unreadable folder, a loop)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def expand(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
+    """(input, None) for each file and TensorBoard log dir the arguments name; (folder, error)
+    for a folder that cannot be walked or holds no log.
+
+    Folders are walked in sorted order without following symbolic links, so a
+    link loop is never entered; a file's own problems (missing, a FIFO, too
+    large) are the loader's to report.
+    """
     for name in paths:
         path = Path(name)
-        if not path.is_dir() or _is_tensorboard_dir(path):
-            yield path
+        if name == STDIN or not _is_dir(path) or _is_tensorboard_dir(path):
+            yield path, None
             continue
-        for root, dirs, files in os.walk(path):
+        found = 0
+        unreadable: list[OSError] = []
+        for root, dirs, files in os.walk(path, onerror=unreadable.append):
             here = Path(root)
             runs = sorted(d for d in dirs if _is_tensorboard_dir(here / d))
             dirs[:] = sorted(d for d in dirs if d not in runs and not d.startswith("."))
-            yield from (here / d for d in runs)
-            yield from (here / f for f in sorted(files) if f.endswith(LOG_SUFFIXES))
+            logs = [here / f for f in sorted(files) if f.endswith(LOG_SUFFIXES)]
+            found += len(runs) + len(logs)
+            yield from ((here / d, None) for d in runs)
+            yield from ((log, None) for log in logs)
+        for exc in unreadable:
+            yield Path(exc.filename or path), f"folder cannot be read ({exc.strerror or exc})"
+        if not found and not unreadable:
+            yield path, ("no training logs in this folder (looked for "
+                         f"{', '.join('*' + s for s in LOG_SUFFIXES)} files and TensorBoard "
+                         "log dirs)")
 
 
 def _color_wanted(no_color: bool) -> bool:
@@ -86,10 +134,21 @@ def _color_wanted(no_color: bool) -> bool:
 
 def _progress(done: int, total: int, name: str) -> None:
     filled = int(20 * done / total)
-    sys.stderr.write(f"\r[{'#' * filled}{' ' * (20 - filled)}] {done}/{total} {name[-40:]:<40}")
+    name = _one_line(name)[-40:]
+    sys.stderr.write(f"\r[{'#' * filled}{' ' * (20 - filled)}] {done}/{total} {name:<40}")
     if done == total:
-        sys.stderr.write("\r" + " " * 80 + "\r")
+        _clear_progress()
     sys.stderr.flush()
+
+
+def _clear_progress() -> None:
+    sys.stderr.write("\r" + " " * 80 + "\r")
+
+
+def _one_line(text: str) -> str:
+    """A message as one line of bounded length, whatever a file name or a log put in it."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,33 +171,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from .api import diagnose
+    from .engine import Options
 
-    options = {k: v for k, v in {
-        "segment": args.segment, "format_in": args.format_in, "loss": args.loss,
-        "metric": args.metric, "monitor": args.monitor, "learning_rate": args.lr,
-        "select": _split(args.select) or None, "ignore": _split(args.ignore),
+    load_options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
+                                      "max_bytes": args.max_bytes}.items() if v is not None}
+    engine_options = {k: v for k, v in {
+        "loss": args.loss, "metric": args.metric, "monitor": args.monitor,
+        "learning_rate": args.lr, "select": args.select, "ignore": args.ignore,
     }.items() if v is not None}
+    try:  # a bad option is the user's, not a file's: refuse it before reading anything
+        Options(**engine_options)
+    except (TypeError, ValueError) as exc:
+        sys.stderr.write(f"diagnose: error: {_one_line(str(exc))}\n")
+        return 2
+    debug = args.debug or bool(os.environ.get("DIAGNOSE_DEBUG"))
 
-    files = list(expand(args.paths))
-    show_progress = len(files) > PROGRESS_MIN_FILES and sys.stderr.isatty()
+    inputs = list(expand(args.paths))
+    show_progress = len(inputs) > PROGRESS_MIN_FILES and sys.stderr.isatty()
     reports: list[Report] = []
     errors: list[tuple[str, str]] = []
-    for i, path in enumerate(files, 1):
+
+    def fail(source: str, message: str) -> None:
+        errors.append((_one_line(source), _one_line(message)))
         if show_progress:
-            _progress(i, len(files), str(path))
+            _clear_progress()
+        sys.stderr.write(f"diagnose: {_one_line(message)}\n")
+
+    for i, (path, problem) in enumerate(inputs, 1):
+        source = "<stdin>" if str(path) == STDIN else str(path)
+        if show_progress:
+            _progress(i, len(inputs), source)
+        if problem is not None:
+            fail(source, f"{source}: {problem}")
+            continue
         try:
-            reports.append(diagnose(path, **options))
+            reports.append(diagnose(str(path), **load_options, **engine_options))
         except LogError as exc:
-            errors.append((str(path), str(exc)))
-            sys.stderr.write(f"diagnose: {exc}\n")
-        except ValueError as exc:  # bad options (unknown rule names) are usage errors
-            sys.stderr.write(f"diagnose: {exc}\n")
-            return 2
-        except Exception as exc:  # a bug must not hide the other runs' diagnoses
-            errors.append((str(path), f"internal error: {exc}"))
-            sys.stderr.write(f"diagnose: {path}: internal error: {exc!r}\n")
-            if os.environ.get("DIAGNOSE_DEBUG"):
+            fail(source, str(exc))
+            if debug and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
+        except Exception as exc:  # the API's boundary missed it: still one line, still one file
+            fail(source, f"{source}: internal error ({type(exc).__name__}: {exc}); please report")
+            if debug:
                 traceback.print_exc()
+    if show_progress:
+        _clear_progress()
 
     sys.stdout.write(_render(reports, errors, args.format, _color_wanted(args.no_color)))
     if errors:

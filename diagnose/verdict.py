@@ -25,7 +25,7 @@ _OVERRULED = {
     # A curve that never bends is step-size limited; "train longer" would be
     # the wrong cure. But a classifier stuck at chance is underfitting first.
     "still-improving": ("loss-flat", "val-loss-rising", "gap-widening", "loss-nan", "loss-diverging",
-                        "loss-exploded", "val-stalled"),
+                        "loss-exploded", "val-stalled", "loss-never-moves"),
     "loss-flat": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
                   "val-loss-rising", "gap-widening", "loss-exploded"),
     # A model at chance whose loss (and validation loss) still creeps down

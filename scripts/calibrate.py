@@ -14,7 +14,9 @@ reports on them.
                                                 # corpus half + 4 folds, score the 5th)
 
 Objective (higher is better): the mean of macro-F1 and exact match, minus
-twice the healthy false-alarm rate beyond 5%. A change is kept only when it
+twice the healthy false-alarm rate beyond 5% and the healthy precision's
+shortfall below 90% (the issue's targets: a clean bill must be trustworthy
+and a healthy run must not be flagged). A change is kept only when it
 raises the objective by more than ``--min-gain`` (0.003 by default), so
 thresholds do not wander to fit a handful of runs.
 """
@@ -41,8 +43,11 @@ MULTIPLIERS = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
 def objective(score: Score) -> float:
     hit, n = score.exact_match()
     alarms, healthy = score.healthy_false_alarms()
+    right, called = score.healthy_precision()
     false_alarm_rate = alarms / max(healthy, 1)
-    return 0.5 * (score.macro_f1() + hit / max(n, 1)) - 2.0 * max(0.0, false_alarm_rate - 0.05)
+    healthy_precision = right / called if called else 1.0
+    return (0.5 * (score.macro_f1() + hit / max(n, 1))
+            - 2.0 * max(0.0, false_alarm_rate - 0.05) - max(0.0, 0.90 - healthy_precision))
 
 
 def candidates(default: float) -> list[float]:
@@ -102,11 +107,16 @@ def realworld_cv(base: Sequence[Labelled], real: Sequence[Labelled], folds: int,
         hit, n = got.exact_match()
         print(f"  fold {k + 1}: {len(test)} logs from {len({r.group for r in test})} repositories, "
               f"exact {hit}/{n}; changed {sum(len(v) for v in chosen.values())} option(s)")
-    in_sample = labelled.score(real)
-    hit, n = held_out.exact_match()
-    hit_in, n_in = in_sample.exact_match()
-    print(f"real world, exact match: cross-validated {hit}/{n} = {hit / max(n, 1):.1%} "
-          f"(in-sample with the shipped defaults {hit_in}/{n_in} = {hit_in / max(n_in, 1):.1%})")
+    in_sample = labelled.score(real, search([*base, *real], min_gain, verbose=False))
+    shipped = labelled.score(real)
+    print("real world, exact match:")
+    for label, got in (("cross-validated (each fold scored by thresholds chosen without it)",
+                        held_out),
+                       ("in-sample (thresholds chosen with every log, scored on the same)",
+                        in_sample),
+                       ("shipped defaults (chosen on the corpus half alone)", shipped)):
+        hit, n = got.exact_match()
+        print(f"  {hit}/{n} = {hit / max(n, 1):.1%}  {label}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -245,3 +245,22 @@ def test_a_healthy_classifier_whose_validation_follows_is_not_stalled():
     n = len(h["loss"])
     h["accuracy"] = list(np.linspace(0.5, 0.95, n))
     assert "val-stalled" not in rules_of(h)
+
+
+def test_a_classifier_creeping_a_few_percent_below_ln_k_is_flat():
+    # Synthetic: binary model at lr 1e-3 SGD: 0.693 -> 0.677 in a smooth creep.
+    n = 20
+    loss = math.log(2) - 0.0008 * np.arange(n)
+    acc = np.full(n, 0.607)
+    report = report_of({"loss": list(loss), "accuracy": list(acc)})
+    assert report.conditions == ("lr_too_low",)
+    still = next(f for f in report.findings if f.rule == "loss-never-moves")
+    assert "of the chance-level loss" in still.message
+
+
+def test_a_model_that_fell_bent_and_stopped_at_chance_is_underfitting():
+    # Synthetic: a linear model on circles: 0.7085 -> 0.6939 in two epochs, then flat.
+    loss = [0.7085, 0.6958, 0.69386] + [0.69388 + 1e-6 * i for i in range(27)]
+    acc = [0.495, 0.486, 0.462] + [0.466] * 27
+    report = report_of({"loss": loss, "accuracy": acc})
+    assert report.conditions == ("underfitting",)

@@ -279,6 +279,10 @@ def loss_flat(f, p):
     max_headroom=Option(0.5, "When an accuracy is logged, it must be less than this far from "
                         "chance toward perfect: a model that resumed from trained weights also "
                         "has a loss that stays put, at a good level."),
+    max_chance_drop=Option(0.05, "For a classifier whose chance level is known: a loss that starts "
+                           "at ln K and never gets more than this fraction of ln K below its first "
+                           "epoch has not left its starting level, however smooth its creep "
+                           "(PRODUCT.md: 'creeping at most a few percent')."),
 )
 def loss_never_moves(f, p):
     """The loss never leaves its starting level: from the first epoch on it gets no lower than its own noise.
@@ -295,7 +299,13 @@ def loss_never_moves(f, p):
     if len(main) < 5 and np.ptp(main.y) > 1e-9 * max(1.0, float(np.abs(main.y).max())):
         return None  # too short to know its noise: only an exactly constant loss is judged
     drop = float(main.y[0] - main.y.min())
-    if drop > p.max_drop * main.sigma:
+    chance = f.chance
+    # Near ln K the creep must still be going on: a model that fell a little,
+    # bent and stopped at chance (a linear model on circles) moved and
+    # levelled off, which is underfitting.
+    near_chance = (chance is not None and main.y[0] >= (1.0 - p.max_chance_drop) * chance.loss
+                   and drop <= p.max_chance_drop * chance.loss and main.late_slope.falling)
+    if drop > p.max_drop * main.sigma and not near_chance:
         return None
     headroom = _accuracy_headroom(f)
     if headroom is not None and headroom >= p.max_headroom:
@@ -303,8 +313,10 @@ def loss_never_moves(f, p):
     evidence = {"first": float(main.y[0]), "lowest": float(main.y.min()), "final": main.tail,
                 "drop_sigmas": drop / main.sigma if main.sigma > 0 else 0.0,
                 "noise_sigma": main.sigma, "learning_rate": f.learning_rate}
+    within = (f"{drop / chance.loss:.1%} of the chance-level loss ln {chance.classes}"
+              if near_chance else "within its own noise")
     message = (f"{main.name} never left its starting level: it began at {fmt(main.y[0])} and got "
-               f"no lower than {fmt(main.y.min())}, within its own noise")
+               f"no lower than {fmt(main.y.min())}, {within}")
     if f.learning_rate is None:
         message += ("; the log has no learning rate, so a rate far too low and a model that "
                     "cannot learn (dead or frozen layers, inputs without signal) look the same")

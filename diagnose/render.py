@@ -8,6 +8,7 @@ limits for last. Colour is optional and only ever marks the verdict.
 
 from __future__ import annotations
 
+import html
 import json
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -116,25 +117,49 @@ def render_text(reports: Iterable[Report], *, color: bool = False) -> str:
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
+def _md(text: str) -> str:
+    """Text from a log (a column name, a path, a message quoting them) as Markdown text.
+
+    Column names, tags and paths come from the log, so they may hold HTML or
+    Markdown; escaped, ``<script>`` renders as text, and a ``|`` or a line
+    break cannot end a table row.
+    """
+    text = html.escape(text, quote=False).replace("|", "\\|")
+    return " ".join(text.splitlines())
+
+
+def _md_code(text: str) -> str:
+    """Text from a log as an inline code span that it cannot close."""
+    return "`" + " ".join(text.replace("`", "'").splitlines()) + "`"
+
+
+def _unfenced(text: str) -> str:
+    """Text for a fenced block: inside a fence nothing is markup; only a fence could end it."""
+    return text.replace("```", "'''")
+
+
 def render_markdown(reports: Iterable[Report], sweep: str | None = None) -> str:
-    """Markdown: one section per run, findings as a table, fixes with fenced code."""
+    """Markdown: one section per run, findings as a table, fixes with fenced code.
+
+    Every string that comes from a log is escaped (see :func:`_md`).
+    """
     out = []
     for r in reports:
-        out += [f"## `{r.source}`: {verdict(r)}", "", summary_line(r), ""]
+        out += [f"## {_md_code(r.source)}: {verdict(r)}", "", _md(summary_line(r)), ""]
         if r.findings:
             out += ["| condition | rule | where | confidence | evidence |", "|---|---|---|---|---|"]
             out += [f"| `{f.condition}` | `{f.rule}` | {_epochs(f.epochs)} | {f.confidence:.2f} | "
-                    f"{f.message.replace('|', '/')} |" for f in r.findings]
+                    f"{_md(f.message)} |" for f in r.findings]
             out.append("")
         for i, fix in enumerate(r.fixes, 1):
-            out += [f"{i}. {fix.text}", "", "   ```python"]
-            out += [f"   {line}" for line in fix.code.splitlines()]
+            out += [f"{i}. {_md(fix.text)}", "", "   ```python"]
+            out += [f"   {line}" for line in _unfenced(fix.code).splitlines()]
             out += ["   ```", ""]
         for title, items in (("Not judged", r.limitations), ("Notes", r.notes)):
             if items:
-                out += [f"**{title}:**", ""] + [f"- {item}" for item in items] + [""]
+                out += [f"**{title}:**", ""] + [f"- {_md(item)}" for item in items] + [""]
     if sweep:
-        out += ["## Across runs", "", "```", sweep.rstrip("\n"), "```", ""]
+        out += ["## Across runs", "", "```", _unfenced(sweep.rstrip("\n")), "```", ""]
     return "\n".join(out)
 
 

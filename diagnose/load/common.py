@@ -235,7 +235,21 @@ def make_run(
     series = {name: table[i] for i, name in enumerate(names)}
     logged_by_name = {name: masks[i] for i, name in enumerate(names)}
     return Run(source, np.asarray(epochs, dtype=float), series, logged_by_name, infinite,
-               granularity, format, tuple(notes))
+               granularity, format, bounded_notes(notes))
+
+
+# A log decides how many notes there are and how long the names in them are
+# (5,000 columns, a column name of a megabyte): the report shows this many, this long.
+MAX_NOTES, MAX_NOTE_CHARS = 12, 300
+
+
+def bounded_notes(notes: Sequence[str]) -> tuple[str, ...]:
+    """The notes, each cut to MAX_NOTE_CHARS, at most MAX_NOTES of them (and a count of the rest)."""
+    kept = [note if len(note) <= MAX_NOTE_CHARS else note[:MAX_NOTE_CHARS - 3] + "..."
+            for note in notes[:MAX_NOTES]]
+    if len(notes) > MAX_NOTES:
+        kept.append(f"... and {len(notes) - MAX_NOTES} more notes")
+    return tuple(kept)
 
 
 def sparse_run(

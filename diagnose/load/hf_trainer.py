@@ -17,6 +17,7 @@ skipped, in every entry, with a note; the other keys are read.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ..errors import LogError
@@ -69,6 +70,8 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
             x = step / steps_per_epoch if steps_per_epoch else step
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             raise LogError(source, f"'epoch' is {x!r:.40}, not a number", where)
+        if not (math.isfinite(x) and (step is None or math.isfinite(step))):
+            raise LogError(source, "'epoch' and 'step' must be finite numbers", where)
         if step is not None and step < last_step:
             # A resumed run logs its steps again (training and evaluation
             # entries share a step, so only going back means a resume):

@@ -190,8 +190,9 @@ class _Reader:
         numbers, rows = self._rows()
         block = self._header(numbers[0], rows[0])
         width = len(block.names)
-        # The common case in one pass: every row complete and every cell a number.
-        if set(map(len, rows[1:])) <= {width}:
+        # The common case in one pass: every row complete and every cell a number
+        # (float() would read "1_0.5" as 10.5: a cell with "_" takes the slow path).
+        if set(map(len, rows[1:])) <= {width} and not any("_" in c for r in rows[1:] for c in r):
             try:
                 values = list(map(float, chain.from_iterable(rows[1:])))
             except ValueError:
@@ -288,6 +289,8 @@ class _Reader:
         if not any(logged):
             return _DROPPED  # a row of empty cells, as spreadsheets leave below the data
         try:
+            if any("_" in cell for cell in cells):
+                raise ValueError("an underscore: not a number to a logger")
             values = [float(cell) if ok else math.nan for cell, ok in zip(cells, logged)]
         except ValueError:
             pass

@@ -12,6 +12,7 @@ subprocess with a timeout.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from diagnose import LogError, diagnose
 from diagnose.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -403,3 +405,58 @@ def test_debug_prints_the_traceback_of_an_internal_error(tmp_path, capsys, monke
 
 def test_catalogue_is_large_enough():
     assert len(CASES) >= 60
+
+
+# The Python API: a bad source is a LogError naming it; a bad option is a TypeError or
+# ValueError naming the argument, what was expected and what was given.
+API_SOURCES = {
+    "int-past-float-range": ({"loss": [10**400, 1, 0.5]}, None),
+    "object-in-series": ({"loss": [1.0, object()]}, "an object at item 1"),
+    "an-int": (3, "cannot read an int"),
+    "deep-list": ({"loss": [[[[1.0]]]] * 3}, "no values logged"),
+    "bytes-key-values": ({"loss": b"abc"}, "text"),
+    "nan-learning-rate": ({"loss": [1.0, 0.8, 0.7], "lr": [math.nan] * 3}, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(API_SOURCES))
+def test_api_sources_give_a_report_or_a_log_error(name):
+    source, fragment = API_SOURCES[name]
+    if fragment is None:
+        assert isinstance(diagnose(source).conditions, tuple)
+    else:
+        with pytest.raises(LogError, match=fragment):
+            diagnose(source)
+
+
+def test_an_all_nan_learning_rate_is_said_to_be_ignored():
+    report = diagnose(API_SOURCES["nan-learning-rate"][0])
+    assert any("holds no number" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("options, error, fragment", [
+    ({"learning_rate": -1}, ValueError, "learning_rate must be a positive finite number"),
+    ({"learning_rate": math.nan}, ValueError, "learning_rate must be"),
+    ({"learning_rate": "1e-3"}, TypeError, "learning_rate must be"),
+    ({"select": "val-loss-rising,nope"}, ValueError, "unknown rule"),
+    ({"ignore": 3}, TypeError, "ignore must be"),
+    ({"rules": {"val-loss-rising": {"min_rise": "1.2"}}}, TypeError, "must be a number"),
+    ({"rules": {"val-loss-rising": {"min_rise": -1}}}, ValueError, "finite number >= 0"),
+    ({"rules": {"val-loss-rising": {"nope": 1}}}, ValueError, "has no option 'nope'"),
+    ({"rules": ["val-loss-rising"]}, TypeError, "rules must be a dict"),
+    ({"selct": ["loss-nan"]}, TypeError, "did you mean 'select'"),
+    ({"segment": "1"}, TypeError, "segment must be an int"),
+    ({"max_bytes": 0}, ValueError, "max_bytes must be a positive int"),
+    ({"monitor": 3}, TypeError, "monitor must be"),
+])
+def test_bad_options_name_the_argument_expected_and_given(options, error, fragment):
+    with pytest.raises(error, match=fragment):
+        diagnose({"loss": [1.0, 0.5, 0.4]}, **options)
+
+
+def test_select_as_one_string_is_a_list_of_names_not_characters():
+    report = diagnose({"loss": [1.0, 0.5, 0.4]}, select="val-loss-rising, loss-nan")
+    assert isinstance(report.conditions, tuple)
+    from diagnose.engine import Options
+
+    assert Options(select="val-loss-rising").select == ("val-loss-rising",)

@@ -87,7 +87,7 @@ def from_object(obj: Any, source: str | None = None, *, format: str = "history",
     if _is_records(obj):
         return _from_records(obj, source, format, notes)
     if not isinstance(obj, Mapping):
-        raise LogError(source, f"cannot read a {type(obj).__name__} as a training log: expected "
+        raise LogError(source, f"cannot read {_a(type(obj).__name__)} as a training log: expected "
                        "a Keras History, a history dict, a list of per-epoch logs dicts, a "
                        "DataFrame, a Run or the path of a log file")
     inner = obj.get("history")  # {"history": h.history, "epoch": h.epoch, "params": h.params}
@@ -266,7 +266,7 @@ def _column(values: Any, key: str, source: str, notes: list[str]):
         if isinstance(value, (bool, np.bool_)):
             return f"true/false flags per epoch (item {i})"
         if isinstance(value, Mapping):
-            return f"a list holding a {type(value).__name__} at item {i}"
+            return f"a list holding {_a(type(value).__name__)} at item {i}"
         try:
             if isinstance(value, str):
                 parsed = number(value)
@@ -276,14 +276,14 @@ def _column(values: Any, key: str, source: str, notes: list[str]):
                 out[i], logged[i] = math.nan, False
                 vectors.append(i)
             else:
-                out[i] = float(value)  # ints, numpy scalars, 0-d arrays and tensors
+                out[i] = _float(value)  # ints, numpy scalars, 0-d arrays and tensors
                 numbers += 1
         except (TypeError, ValueError):
             if isinstance(value, str):
                 text = (i, value) if text is None else text
                 out[i], logged[i] = math.nan, False
                 continue
-            return f"a list holding a {type(value).__name__} at item {i}"
+            return f"a list holding {_a(type(value).__name__)} at item {i}"
     if text is not None:
         if numbers or vectors:
             i, value = text
@@ -296,6 +296,20 @@ def _column(values: Any, key: str, source: str, notes: list[str]):
                      "not a curve")
         return None
     return out, logged
+
+
+def _float(value: Any) -> float:
+    """``float(value)``, with an int past the float range read as the infinity it is to a
+    float (as JSON's ``1e400`` and a 400-digit integer in a JSON file are)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _a(noun: str) -> str:
+    """The noun with its article: "an int", "a list"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _is_sequence(values: Any) -> bool:
@@ -322,7 +336,7 @@ def _not_a_series(value: Any) -> str:
             pass
         else:
             return "a single number"
-    return f"a {type(value).__name__}"
+    return _a(type(value).__name__)
 
 
 def _align(parsed: dict[str, tuple[np.ndarray, np.ndarray]], n: int,

@@ -212,7 +212,7 @@ def test_a_scalar_epoch_key_is_skipped_and_epochs_counted():
 
 
 def test_unsupported_objects():
-    assert "cannot read a int as a training log" in error_of(42)
+    assert "cannot read an int as a training log" in error_of(42)
     assert "cannot read a list" in error_of([1.0, 2.0])
 
 

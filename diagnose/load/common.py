@@ -235,13 +235,10 @@ def make_run(
     series = {name: table[i] for i, name in enumerate(names)}
     logged_by_name = {name: masks[i] for i, name in enumerate(names)}
     rate = series.get(LEARNING_RATE)
-    if rate is not None and len(series) > 1 and not np.isfinite(rate).any():
-        # A rate column of nothing but NaN says nothing about the rate; kept, the
-        # fixes would read it as "logged" and the report would contradict itself.
-        del series[LEARNING_RATE], logged_by_name[LEARNING_RATE]
-        infinite.pop(LEARNING_RATE, None)
-        notes = [*notes, f"the '{LEARNING_RATE}' column holds no number (every value NaN, "
-                 "inf or not logged): ignored, as if the rate were not logged"]
+    if rate is not None and logged_by_name[LEARNING_RATE].any() and not np.isfinite(rate).any():
+        # Said here because the fixes can only say "the log has no learning rate".
+        notes = [*notes, f"the '{LEARNING_RATE}' column is there but holds no number (every "
+                 "value NaN or inf): the rate counts as not logged"]
     return Run(source, np.asarray(epochs, dtype=float), series, logged_by_name, infinite,
                granularity, format, bounded_notes(notes))
 

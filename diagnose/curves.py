@@ -116,11 +116,6 @@ def theil_sen(x: np.ndarray, y: np.ndarray) -> Slope:
     i, j = _pairs(n)
     dx = x[j] - x[i]
     slopes = (y[j] - y[i]) / dx
-    # Pairs that differ only by floating-point rounding are ties, not slopes:
-    # otherwise a flat stretch reads as "significantly rising" or not depending
-    # on how a constant added to the curve happened to round.
-    resolution = 1e-9 * float(np.ptp(y)) / max(float(x[-1] - x[0]), 1e-300)
-    slopes[np.abs(slopes) <= resolution] = 0.0
     pairs = len(slopes)
     # Sen's band from the variance of Kendall's S, ignoring ties (z = 1.96).
     c = 1.96 * np.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
@@ -129,9 +124,19 @@ def theil_sen(x: np.ndarray, y: np.ndarray) -> Slope:
     mid = pairs // 2
     ranks = sorted({r for r in (lo_rank, hi_rank, mid, mid - 1) if 0 <= r < pairs})
     part = np.partition(slopes, ranks)  # O(pairs): only these order statistics are needed
-    median = float(part[mid]) if pairs % 2 else float((part[mid - 1] + part[mid]) / 2.0)
-    low = float(part[lo_rank]) if 0 <= lo_rank < pairs else -np.inf
-    high = float(part[hi_rank]) if 0 <= hi_rank < pairs else np.inf
+    # Pairs that differ only by floating-point rounding are ties, not slopes:
+    # otherwise a flat stretch reads as "significantly rising" or not depending
+    # on how a constant added to the curve happened to round. Snapping them to
+    # zero is monotone, so it can be applied to the order statistics alone.
+    resolution = 1e-9 * float(np.ptp(y)) / max(float(x[-1] - x[0]), 1e-300)
+
+    def at(rank: int) -> float:
+        value = float(part[rank])
+        return 0.0 if abs(value) <= resolution else value
+
+    median = at(mid) if pairs % 2 else (at(mid - 1) + at(mid)) / 2.0
+    low = at(lo_rank) if 0 <= lo_rank < pairs else -np.inf
+    high = at(hi_rank) if 0 <= hi_rank < pairs else np.inf
     return Slope(median, low, high)
 
 
@@ -172,6 +177,11 @@ class DecayFit:
         return self.asymptote + self._scale * t ** (-self.rate)
 
 
+# Candidate asymptotes, in spans below the minimum (np.geomspace costs more
+# than the rest of a short fit, so the grid is built once).
+_ASYMPTOTE_STEPS = np.geomspace(1e-3, 3.0, 28)
+
+
 def fit_decay(x: np.ndarray, y: np.ndarray) -> DecayFit | None:
     """Fit a decaying curve with an asymptote, or None when it does not fall.
 
@@ -191,7 +201,7 @@ def fit_decay(x: np.ndarray, y: np.ndarray) -> DecayFit | None:
     t = x - x[0] + 1.0
     # Candidate asymptotes from just below the minimum down to 3 spans below
     # it, log-spaced: converged curves put it just under the minimum.
-    asymptotes = lo - span * np.geomspace(1e-3, 3.0, 28)
+    asymptotes = lo - span * _ASYMPTOTE_STEPS
     gap = y[None, :] - asymptotes[:, None]  # (candidates, n), all > 0
     z = np.log(gap)
     # Weighted least squares in log space with weights gap**2 (the delta

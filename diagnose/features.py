@@ -338,10 +338,10 @@ class Features:
         # that predicts uniform probabilities still ends *exactly* at ln K
         # (within 2-3%), in training or on the validation set.
         for curve in (main, self.val):
-            if curve is None or len(curve) < 3 or curve.still_falling:
+            if curve is None or len(curve) < 3:
                 continue
             k = _classes_near(curve.tail, -0.03, 0.03)
-            if k is not None and poor(acc.tail, k):
+            if k is not None and poor(acc.tail, k) and not curve.still_falling:
                 return Chance(k, math.log(k), 1.0 / k,
                               f"final {curve.name} {curve.tail:.4g} ~ ln {k} = {math.log(k):.3g}")
         return None

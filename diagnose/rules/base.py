@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,6 +46,12 @@ class Rule:
     check: Callable[[Features, SimpleNamespace], Finding | None]
     options: Mapping[str, Option]
 
+    @cached_property
+    def _defaults(self) -> SimpleNamespace:
+        # Built once: the rules run for every run of a sweep, almost always
+        # with their defaults. (Rules read their options, never write them.)
+        return SimpleNamespace(**{k: o.default for k, o in self.options.items()})
+
     @property
     def summary(self) -> str:
         return _doc_part(self.check, 0)
@@ -54,6 +61,8 @@ class Rule:
         return _doc_part(self.check, 1)
 
     def params(self, overrides: Mapping[str, Any] | None = None) -> SimpleNamespace:
+        if not overrides:
+            return self._defaults
         values = {k: o.default for k, o in self.options.items()}
         for key, value in (overrides or {}).items():
             if key not in values:

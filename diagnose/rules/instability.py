@@ -249,9 +249,10 @@ def loss_above_chance(f, p):
     saturated outputs). Neither is a model too small to learn: the steps were
     too large.
     """
-    chance, main, acc = f.chance, f.main, f.accuracy
-    if chance is None or main is None or acc is None or len(main) < 4:
+    main, acc = f.main, f.accuracy
+    if main is None or acc is None or len(main) < 4 or f.chance is None:
         return None
+    chance = f.chance
     base = chance.accuracy
     if (acc.tail - base) / (1.0 - base) >= p.max_headroom:
         return None

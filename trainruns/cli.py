@@ -1,11 +1,12 @@
-"""Command line: ``python -m trainruns corpus|readme``.
+"""Command line: ``python -m trainruns corpus|relabel|readme``.
 
 ``corpus`` trains the spec grid over a spawn Pool (one TF thread per process,
 longest runs first, twins before their variants), labels each run as soon as its
 twin is known, and appends it to ``<out>.partial.jsonl`` (history included, so an
-interrupted corpus resumes where it stopped). At the end the rows, sorted by run
-name and without the histories, become the gzip JSON-lines file ``--out``, and
-the README next to it is regenerated from them.
+interrupted corpus resumes where it stopped). At the end every run is labelled
+afresh from those histories (``relabel``); the rows, sorted by run name and
+without the histories, become the gzip JSON-lines file ``--out``, and the README
+next to it is regenerated from them.
 """
 
 from __future__ import annotations
@@ -137,13 +138,25 @@ def corpus(args) -> int:
             print(f"trained {name} {secs:.1f}s  [{i}/{len(todo)}, {el / 60:.1f} min, "
                   f"ETA {el / i * (len(todo) - i) / 60:.1f} min] {lab.counts}", flush=True)
     fh.close()
-    with open(partial) as f:
-        rows = {r["run"]: r for r in map(json.loads, f)}
-    finish(rows, out)
+    relabel(partial, out)
     partial.unlink()
-    print(f"wrote {out}: {len(rows)} runs, {sum(r['status'] == 'confirmed' for r in rows.values())}"
-          f" confirmed, {(time.time() - t0) / 60:.1f} min", flush=True)
+    print(f"{(time.time() - t0) / 60:.1f} min", flush=True)
     return 0
+
+
+def relabel(histories: Path, out: Path) -> None:
+    """Label every run of a histories file afresh (twins first) with the current
+    criteria, then write the final corpus and its README. The labels written while
+    training are progress reports; these are the ones that count."""
+    specs = {s.run: s for s in grid()}
+    with open(histories) as fh:
+        done = {r["run"]: r for r in map(json.loads, fh)}
+    rows = {}
+    lab = Labeller(specs, lambda row: rows.__setitem__(row["run"], row))
+    for r in sorted(done.values(), key=lambda r: not specs[r["run"]].is_twin):
+        lab.add(r["run"], r["history"], r["csv"], r["chance"])
+    finish(rows, out)
+    print(f"wrote {out}: {len(rows)} runs, {lab.counts}", flush=True)
 
 
 def _resume(lab: Labeller, done: dict, by_name: dict, sink) -> Labeller:
@@ -159,6 +172,7 @@ def _resume(lab: Labeller, done: dict, by_name: dict, sink) -> Labeller:
 
 def finish(rows: dict, out: Path) -> None:
     """Final gz (sorted, no histories, fixed gzip mtime so reruns are byte-identical)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
         for name in sorted(rows):
             r = {k: v for k, v in rows[name].items() if k not in ("history", "chance")}
@@ -177,9 +191,16 @@ def main(argv=None) -> int:
                                       "(e.g. digits,sequences.lstm.n400)")
     r = sub.add_parser("readme", help="regenerate README.md next to a corpus file")
     r.add_argument("--out", default="fixtures/corpus/runs.jsonl.gz")
+    rl = sub.add_parser("relabel", help="re-label a histories file (the .partial.jsonl "
+                                        "written while training) into the corpus")
+    rl.add_argument("histories")
+    rl.add_argument("--out", default="fixtures/corpus/runs.jsonl.gz")
     args = p.parse_args(argv)
     if args.cmd == "corpus":
         return corpus(args)
+    if args.cmd == "relabel":
+        relabel(Path(args.histories), Path(args.out))
+        return 0
     write_readme(Path(args.out))
     return 0
 

@@ -41,14 +41,17 @@ entropy, or target variance for MSE); S = min(L0, C).
   C ~ Lref); no big gap (Vend <= 1.3 x Lend, no 1.15x V rise); not lr_too_low: it
   learned (progress >= 0.25) and is still falling (too few epochs), or it levelled off.
 - **overfitting**: V ends >= 1.15 x its minimum (beyond validation noise), the minimum
-  before the last 20% of epochs, and L at the end <= 0.8 x L at that minimum; or the
-  gap widens: V's best epoch in the first 60% of the run, L fell >= 2x after it and
+  before the last 20% of epochs, and L at the end <= 0.8 x L at that minimum (or, for a
+  strong rise, V ends >= 1.5 x its minimum while L did not rise after it); or the
+  gap widens: V's best epoch before the last 20% of epochs, L fell >= 2x after it and
   ends <= 0.5 x Vend, a Vend/Lend ratio >= 2x the twin's (a healthy twin on an easy
   task can end with V >> L too). Judged for unstable runs as well.
 - **healthy**: stable and quiet (rebound < 0.10 x S, < 5% up-steps); L0 <= 2 x C;
   Lend <= 0.6 x L0 and <= 0.7 x C; V ends within 5% of its minimum or has it in the
-  last 20% of epochs; the gap grows by < 0.25 x min V over the second half; not at the
-  underfitting level vs the twin, not overfitting, not lr_too_low.
+  last 20% of epochs; the gap grows by < 0.25 x min V over the second half, unless V
+  ends at its best (minimum in the last 20% of epochs and Vend within 5% of it: a fit
+  still improving has a widening generalization gap); not at the underfitting level
+  vs the twin, not overfitting, not lr_too_low.
 
 The code and the reason for each threshold are in `trainruns/labels.py`.
 """
@@ -75,6 +78,9 @@ def write_readme(corpus: Path) -> None:
              "does not import `diagnose`, so labels are independent of the tool they test):",
              "", "    python -m trainruns corpus --out fixtures/corpus/runs.jsonl.gz --jobs 2",
              "    python -m trainruns readme --out fixtures/corpus/runs.jsonl.gz  # this file",
+             "", "`corpus` keeps every run's history in `runs.partial.jsonl` while it trains "
+             "(an interrupted run resumes from it) and labels all runs from it at the end; "
+             "`python -m trainruns relabel HISTORIES` re-labels such a file without training.",
              "", "Training is deterministic (`keras.utils.set_random_seed`, op determinism), "
              "so a rerun on the same TensorFlow build reproduces the rows.", "",
              "## Family split", "",

@@ -331,7 +331,7 @@ def _not_a_series(value: Any) -> str:
         return "a dict"
     if np.ndim(value) == 0:
         try:
-            float(value)
+            _float(value)
         except (TypeError, ValueError):
             pass
         else:
@@ -448,7 +448,7 @@ def _epochs(epochs: Any, n: int, source: str) -> np.ndarray:
     if epochs is None:
         return np.arange(1, n + 1, dtype=float)
     try:
-        values = np.array([math.nan if e is None else float(e) for e in epochs], dtype=float)
+        values = np.array([math.nan if e is None else _float(e) for e in epochs], dtype=float)
     except (TypeError, ValueError):
         raise LogError(source, "expected a list of epoch numbers", f"key {EPOCH!r}") from None
     if len(values) != n:

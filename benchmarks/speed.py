@@ -6,7 +6,8 @@ median of several runs, measured alongside ``python -c pass`` and
 a noisy machine. Batch: runs per second over 1,000 logs (the fixture files,
 cycled), through the Python API (load + diagnose) and through one CLI call
 on a folder of 1,000 files. Long run: wall time and peak memory (max RSS)
-of one CLI call on a 1,000,000-epoch CSVLogger file, in a fresh process.
+of one CLI call on a 1,000,000-epoch CSVLogger file and History JSON dump,
+in a fresh process.
 
     python benchmarks/speed.py [--repeat 15] [--logs 1000] [--long-epochs 1000000]
     python benchmarks/speed.py --only-long      # just the long-run figure
@@ -55,6 +56,18 @@ def write_long_csv(path: Path, epochs: int) -> None:
                header="epoch,loss,val_loss", comments="")
 
 
+def write_long_json(path: Path, epochs: int) -> None:
+    """The same run as a History JSON dump (``json.dump(history.history, f)``)."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    loss = 0.1 + 2.0 * np.exp(-np.arange(epochs) / (epochs / 5)) + rng.normal(0, 0.01, epochs)
+    val = loss + 0.05 + rng.normal(0, 0.01, epochs)
+    path.write_text(json.dumps({"loss": loss.round(6).tolist(), "val_loss": val.round(6).tolist()}))
+
+
 def peak(cmd: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MB, exit code) of one fresh process."""
     start = time.perf_counter()
@@ -70,15 +83,16 @@ def peak(cmd: list[str]) -> tuple[float, float, int]:
 def long_run(epochs: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="diagnose-long-"))
     try:
-        path = folder / f"long_{epochs}.csv"
-        write_long_csv(path, epochs)
-        size = path.stat().st_size / 2**20
         py = sys.executable
         peak([py, "-c", "import numpy"])  # warm the file cache
-        elapsed, rss, code = peak([py, "-m", "diagnose", str(path)])
-        print(f"long run: {epochs:,} epochs ({size:.0f} MB CSV), one CLI call: "
-              f"{elapsed:.2f} s, peak RSS {rss:.0f} MB, exit {code} "
-              f"(target <= 2 s and <= 400 MB)")
+        for kind, write in (("CSV", write_long_csv), ("History JSON", write_long_json)):
+            path = folder / f"long_{epochs}.{'csv' if kind == 'CSV' else 'json'}"
+            write(path, epochs)
+            size = path.stat().st_size / 2**20
+            elapsed, rss, code = peak([py, "-m", "diagnose", str(path)])
+            print(f"long run: {epochs:,} epochs ({size:.0f} MB {kind}), one CLI call: "
+                  f"{elapsed:.2f} s, peak RSS {rss:.0f} MB, exit {code} "
+                  f"(target <= 2 s and <= 400 MB)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -460,3 +460,22 @@ def test_select_as_one_string_is_a_list_of_names_not_characters():
     from diagnose.engine import Options
 
     assert Options(select="val-loss-rising").select == ("val-loss-rising",)
+
+
+def test_error_lines_are_never_glued_to_the_progress_bar(tmp_path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for i in range(35):
+        (tmp_path / f"run_{i:02d}.csv").write_bytes(GOOD.read_bytes())
+    (tmp_path / "run_17_bad.csv").write_text("epoch,loss\n0,abc\n")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main([str(tmp_path)]) == 2
+    err = terminal.getvalue()
+    before, line, _ = err.partition("diagnose: ")
+    assert line and before.endswith(" " * 80 + "\r")  # the bar is wiped before the error line
+    assert "run_17_bad.csv" in err.split("diagnose: ")[1].splitlines()[0]

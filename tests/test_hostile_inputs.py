@@ -194,8 +194,8 @@ CASES: dict[str, tuple[Callable[[Path], Path], int, str]] = {
     "hf-deeply-nested": (_write("hf6/trainer_state.json", '{"log_history": ' + "[" * 100_000
                                 + "]" * 100_000 + "}"), 2, "nested too deeply"),
     # Lightning metrics.csv
-    "lightning-bare-cr-ends-a-line": (_write("pl1/metrics.csv",
-                                             "epoch,step,train_loss\n0,1,0.5\r0\n1,2,0.4\n"), 0, ""),
+    "lightning-bare-cr-ends-a-line": (
+        _write("pl1/metrics.csv", "epoch,step,train_loss\n0,1,0.5\r0\n1,2,0.4\n"), 0, ""),
     "lightning-cr-in-quoted-cell": (_write("pl6/metrics.csv",
                                            'epoch,step,train_loss\n0,1,"0.\r5"\n'), 2, "line 2"),
     "lightning-inf-epoch": (_write("pl2/metrics.csv", "epoch,step,train_loss\ninf,1,0.5\n"), 2,

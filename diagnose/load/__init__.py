@@ -10,8 +10,8 @@ bytes, up to ``max_bytes`` (``-`` is standard input; FIFOs and devices are
 refused, see :func:`~diagnose.load.common.read_input`). Each format lives in
 its own module with the same three names: ``FORMAT``, ``sniff(path, head) ->
 bool`` and ``load(path, *, segment=None, data=None, max_bytes=MAX_BYTES) ->
-Run``, where ``data`` is the file's bytes when they were read already. Detection asks them in the order of
-:data:`FORMATS`, most specific first (a Lightning ``metrics.csv`` is also a
+Run``, where ``data`` is the file's bytes when they were read already.
+Detection asks them in the order of :data:`FORMATS`, most specific first (a Lightning ``metrics.csv`` is also a
 CSV, a ``trainer_state.json`` is also JSON); a format whose module is not
 installed is skipped. Bad input raises :class:`~diagnose.errors.LogError`,
 and nothing else: an unexpected exception inside a format module is turned

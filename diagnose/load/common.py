@@ -249,7 +249,7 @@ MAX_NOTES, MAX_NOTE_CHARS = 12, 300
 
 
 def bounded_notes(notes: Sequence[str]) -> tuple[str, ...]:
-    """The notes, each cut to MAX_NOTE_CHARS, at most MAX_NOTES of them (and a count of the rest)."""
+    """The notes, each cut to MAX_NOTE_CHARS, at most MAX_NOTES of them, and a count of the rest."""
     kept = [note if len(note) <= MAX_NOTE_CHARS else note[:MAX_NOTE_CHARS - 3] + "..."
             for note in notes[:MAX_NOTES]]
     if len(notes) > MAX_NOTES:

@@ -50,7 +50,7 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
     read already; each file of a directory is read up to ``max_bytes``.
     """
     source = display_name(path)
-    dirs = {"": [path]} if data is not None else _event_dirs(path) if path.is_dir() else {"": [path]}
+    dirs = _event_dirs(path) if data is None and path.is_dir() else {"": [path]}
     if not dirs:
         raise LogError(source, "no events.out.tfevents.* files in train/ or validation/")
     notes: list[str] = []

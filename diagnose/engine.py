@@ -125,7 +125,7 @@ def _known_rules(name: str, names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
-def _rule_options(value: Any) -> Mapping[str, Mapping[str, float]]:
+def _rule_options(value: Any) -> Mapping[str, Mapping[str, Any]]:
     """``{rule: {option: number}}``, each value a finite number that is not negative."""
     if not isinstance(value, Mapping):
         raise TypeError(_expected("rules", 'a dict such as {"val-loss-rising": '
@@ -133,7 +133,7 @@ def _rule_options(value: Any) -> Mapping[str, Mapping[str, float]]:
     from .rules import RULES
 
     _known_rules("rules", tuple(value))
-    checked: dict[str, dict[str, float]] = {}
+    checked: dict[str, dict[str, Any]] = {}
     for rule_name, overrides in value.items():
         if not isinstance(overrides, Mapping):
             raise TypeError(_expected(f"rules[{rule_name!r}]", "a dict of option values",
@@ -150,7 +150,7 @@ def _rule_options(value: Any) -> Mapping[str, Mapping[str, float]]:
             # Every threshold is a count, a fraction or a ratio: none is negative.
             if not (math.isfinite(number) and number >= 0):
                 raise ValueError(_expected(where, "a finite number >= 0", number))
-            checked[rule_name][key] = float(number)
+            checked[rule_name][key] = number  # as given: some thresholds are counts
     return checked
 
 

@@ -479,3 +479,21 @@ def test_error_lines_are_never_glued_to_the_progress_bar(tmp_path, monkeypatch):
     before, line, _ = err.partition("diagnose: ")
     assert line and before.endswith(" " * 80 + "\r")  # the bar is wiped before the error line
     assert "run_17_bad.csv" in err.split("diagnose: ")[1].splitlines()[0]
+
+
+def test_a_subfolder_that_cannot_be_walked_is_one_line_and_the_rest_is_diagnosed(
+        tmp_path, capsys, monkeypatch):
+    import diagnose.cli
+
+    (tmp_path / "good.csv").write_bytes(GOOD.read_bytes())
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kwargs):  # what os.walk does with a folder it cannot list
+        yield from real_walk(top, onerror=onerror, **kwargs)
+        onerror(PermissionError(13, "Permission denied", str(tmp_path / "locked")))
+
+    monkeypatch.setattr(diagnose.cli.os, "walk", walk)
+    code, out, err = _call([str(tmp_path)], capsys)
+    assert code == 2 and "good.csv  healthy" in out
+    assert err.splitlines() == [f"diagnose: {tmp_path / 'locked'}: folder cannot be read "
+                                "(Permission denied)"]

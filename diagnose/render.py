@@ -13,7 +13,7 @@ import json
 import textwrap
 from collections.abc import Iterable, Sequence
 
-from .report import Report
+from .report import Report, count
 
 # ANSI colours by condition: red for an unstable run, yellow for the others,
 # green for healthy. Dim marks notes.
@@ -52,8 +52,9 @@ def verdict(report: Report) -> str:
 def summary_line(report: Report) -> str:
     """One line of headline numbers: epochs, best and final monitored value, losses."""
     s = report.summary
-    unit = "steps logged" if s.get("granularity") == "step" else "epochs"
-    parts = [f"{s.get('epochs', 0)} {unit}"]
+    n = s.get("epochs", 0)
+    parts = [count(n, "step logged", "steps logged") if s.get("granularity") == "step"
+             else count(n, "epoch")]
     if s.get("monitor") and s.get("best_value") is not None:
         parts.append(f"{s['monitor']} best {_number(s['best_value'])} at epoch "
                      f"{_number(s.get('best_epoch'))}, final {_number(s.get('final_value'))}")

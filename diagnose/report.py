@@ -178,3 +178,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, str):
         return value
     return _json_number(value)
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``count(1, "epoch")`` -> "1 epoch", ``count(3, "epoch")`` -> "3 epochs"."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"

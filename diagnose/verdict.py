@@ -7,7 +7,7 @@ import numpy as np
 from .features import Features
 from .fixes import early_stopping_fix, fixes_for, noise_patience, replay_early_stopping
 from .metrics import metric_names
-from .report import PROBLEMS, Finding, Report
+from .report import PROBLEMS, Finding, Report, count
 from .rules import RULES
 from .run import Run, bin_steps
 
@@ -85,13 +85,17 @@ def _conclude(features: Features, options) -> Report:
                       summary=_summary(run, features))
     if features.val is None:
         limitations.append("no validation data: overfitting cannot be judged")
+    elif len(features.val) == 0:
+        limitations.append(f"{features.val.name} has no finite value: overfitting cannot be judged")
     elif len(features.val) < MIN_VAL_POINTS:
-        limitations.append(f"only {len(features.val)} validation points: overfitting cannot be judged")
+        limitations.append(f"only {count(len(features.val), 'validation point')}: overfitting "
+                           f"cannot be judged")
 
     findings = _run_rules(features, options)
     too_short = len(main) < MIN_POINTS
     if too_short:
-        limitations.append(f"only {len(main)} finite {main.name} values: too few epochs to judge the curve")
+        limitations.append(f"only {count(len(main), f'finite {main.name} value')}: too few "
+                           f"epochs to judge the curve")
         findings = [x for x in findings if x.rule == "loss-nan"]
 
     findings = _resolve(findings)

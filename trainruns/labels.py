@@ -31,8 +31,14 @@ COLLAPSE = 1.20
 # Collapse after a blow-up (new): the first epoch exploded (L0 >= 2 x C: a fresh model
 # starts within ~1.6 x C), then the loss froze near or above chance (Lend >= 0.9 x C)
 # with almost no noise: over the last 30% of epochs it moves by <= 1% of its level.
-# Dead ReLUs / saturated units give exactly this: a constant prediction.
+# Dead ReLUs / saturated units give exactly this: a constant prediction. The fall must be
+# abrupt (one epoch-to-epoch drop of >= 10x, or down to 1.5 x max(C, Lend) by epoch 2):
+# a heavy L2 penalty also starts at 20-200 x C and ends frozen at C, but it decays
+# geometrically (about 0.5-0.7x an epoch) and needs 4-8 epochs to get there; it underfits.
 BLOWUP_START = 2.0
+BLOWUP_DROP = 10.0
+BLOWUP_EPOCHS = 2
+BLOWUP_NEAR = 1.50
 FROZEN_NEAR_CHANCE = 0.90
 FROZEN_SPAN = 0.30
 FROZEN_TOL = 0.01
@@ -117,6 +123,8 @@ def measure(h: dict, chance: float, validation_freq: int = 1, twin: dict | None 
     drop = L[0] - L[-1]
     m["tail_share"] = (a - b) / drop if drop > 0 else 0.0
     tail = L[n - max(2, round(FROZEN_SPAN * n)):]
+    m["abrupt"] = (max((L[t - 1] / L[t] for t in range(1, n) if L[t] > 0), default=0.0) >= BLOWUP_DROP
+                   or L[min(BLOWUP_EPOCHS, n - 1)] <= BLOWUP_NEAR * max(chance, L[-1]))
     m["tail_span"] = (max(tail) - min(tail)) / max(abs(L[-1]), 1e-12)
     if twin:
         ref = twin["Lend"]
@@ -143,8 +151,8 @@ def predicates(m: dict) -> dict:
         return out
     C = m["chance"]
     m["collapsed"] = m["Lend"] >= COLLAPSE * C and m["tail_share"] < TAIL_SHARE
-    m["blowup_frozen"] = (m["L0"] >= BLOWUP_START * C and m["Lend"] >= FROZEN_NEAR_CHANCE * C
-                          and m["tail_span"] <= FROZEN_TOL)
+    m["blowup_frozen"] = (m["L0"] >= BLOWUP_START * C and m["abrupt"]
+                          and m["Lend"] >= FROZEN_NEAR_CHANCE * C and m["tail_span"] <= FROZEN_TOL)
     unstable = (m["diverged"] or m["rebound"] >= SPIKE_FRAC or m["upstep_share"] >= OSC_SHARE
                 or m["collapsed"] or m["blowup_frozen"])
     out["lr_too_high"] = unstable

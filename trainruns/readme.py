@@ -30,8 +30,10 @@ entropy, or target variance for MSE); S = min(L0, C).
   >= 0.25 x S above its best-so-far (minibatch noise moves a converging run by a few %
   of S); or oscillation: >= 20% of the epochs rise by > 0.05 x S; or collapse: Lend
   >= 1.2 x C and no longer improving (tail share < 0.10); or collapse after a blow-up:
-  L0 >= 2 x C (a fresh model starts within ~1.6 x C), then frozen (the last 30% of
-  epochs move by <= 1% of the level) at >= 0.9 x C, i.e. a constant prediction.
+  L0 >= 2 x C (a fresh model starts within ~1.6 x C), an abrupt fall (one epoch-to-epoch
+  drop >= 10x, or down to 1.5 x max(C, Lend) by epoch 2; a heavy L2 penalty also
+  starts far above C but decays geometrically and needs 4-8 epochs to get there), then frozen (the last
+  30% of epochs move by <= 1% of the level) at >= 0.9 x C: a constant prediction.
 - **lr_too_low**: stable and no big gap, and either flat: progress
   (L0 - Lend)/(L0 - Lref) < 0.10 (never left its starting level; need not be
   monotone), or a creep: progress < 0.25 while still falling (the last 20% of epochs

@@ -41,6 +41,10 @@ import numpy as np
 
 CONDITIONS = ("healthy", "lr_too_high", "lr_too_low", "overfitting", "underfitting")
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the trainruns package sits at the repository root
+
+from trainruns.datasets import FAMILIES  # noqa: E402
+from trainruns.train import configure_tf  # noqa: E402
 
 # --------------------------------------------------------------------------------------
 # Datasets: only bundled or generated scikit-learn data (no download at run time).
@@ -49,58 +53,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # --------------------------------------------------------------------------------------
 
 
-def _digits():
-    from sklearn.datasets import load_digits
-    return load_digits(return_X_y=True)
-
-
-def _breast_cancer():
-    from sklearn.datasets import load_breast_cancer
-    return load_breast_cancer(return_X_y=True)
-
-
-def _wine():
-    from sklearn.datasets import load_wine
-    return load_wine(return_X_y=True)
-
-
-def _iris():
-    from sklearn.datasets import load_iris
-    return load_iris(return_X_y=True)
-
-
-def _diabetes():
-    from sklearn.datasets import load_diabetes
-    return load_diabetes(return_X_y=True)
-
-
 def _linnerud():
     from sklearn.datasets import load_linnerud
     X, Y = load_linnerud(return_X_y=True)
     return X, Y[:, :2]  # two targets (Weight, Waist) -> outputs out1, out2
-
-
-def _moons():
-    from sklearn.datasets import make_moons
-    return make_moons(n_samples=1000, noise=0.25, random_state=0)
-
-
-def _circles():
-    from sklearn.datasets import make_circles
-    return make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=0)
-
-
-def _classification5():
-    from sklearn.datasets import make_classification
-    return make_classification(n_samples=1500, n_features=20, n_informative=10,
-                               n_redundant=4, n_classes=5, n_clusters_per_class=1,
-                               class_sep=1.5, random_state=0)
-
-
-def _regression():
-    from sklearn.datasets import make_regression
-    return make_regression(n_samples=1000, n_features=20, n_informative=10,
-                           noise=10.0, random_state=0)
 
 
 def _regression2():
@@ -109,24 +65,25 @@ def _regression2():
                            n_targets=2, noise=10.0, random_state=1)
 
 
-def _friedman1():
-    from sklearn.datasets import make_friedman1
-    return make_friedman1(n_samples=1000, n_features=10, noise=1.0, random_state=0)
+def _family(name: str):
+    """The loader of a corpus family (trainruns.datasets): the same arrays, defined once."""
+    return FAMILIES[name].loader
 
 
 # name -> (loader, task, n_classes)
 DATASETS = {
-    "digits": (_digits, "classification", 10),
-    "breast_cancer": (_breast_cancer, "classification", 2),
-    "wine": (_wine, "classification", 3),
-    "iris": (_iris, "classification", 3),
-    "moons": (_moons, "classification", 2),
-    "circles": (_circles, "classification", 2),
-    "classification5": (_classification5, "classification", 5),
-    "diabetes": (_diabetes, "regression", None),
-    "regression": (_regression, "regression", None),
+    "digits": (_family("digits"), "classification", 10),
+    "breast_cancer": (_family("breast_cancer"), "classification", 2),
+    "wine": (_family("wine"), "classification", 3),
+    "iris": (_family("iris"), "classification", 3),
+    "moons": (_family("moons"), "classification", 2),
+    "circles": (_family("circles"), "classification", 2),
+    "classification5": (_family("blobs5"), "classification", 5),
+    "diabetes": (_family("diabetes"), "regression", None),
+    # the corpus's regression_unscaled data; the fixtures standardise its targets
+    "regression": (_family("regression_unscaled"), "regression", None),
     "regression2": (_regression2, "regression", None),
-    "friedman1": (_friedman1, "regression", None),
+    "friedman1": (_family("friedman1"), "regression", None),
     "linnerud": (_linnerud, "regression", None),
 }
 
@@ -480,18 +437,6 @@ def chance_loss(s: Scenario) -> float:
         p = p[p > 0]
         return float(-(p * np.log(p)).sum())
     return float(np.var(y, axis=0).sum())
-
-
-def configure_tf(threads: int | None = None) -> None:
-    """Deterministic ops; optionally pin TF's thread pools (only before TF starts)."""
-    import tensorflow as tf
-    if threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:
-            pass  # TF already initialized in this process: keep its pools
-    tf.config.experimental.enable_op_determinism()
 
 
 def build_model(s: Scenario, n_features: int):

@@ -173,6 +173,15 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
                 f"model.fit(..., epochs={epochs}, callbacks=[keras.callbacks.EarlyStopping("
                 f"monitor=\"{ev['series']}\", patience=5, restore_best_weights=True)])",
                 "underfitting"))
+        held = by_rule.get("train-below-val")
+        if held is not None:
+            fixes.append(Fix(
+                "reduce_regularization", {"dropout_factor": 0.5},
+                f"Regularize less: the training accuracy ({held.evidence['train_accuracy']:.3f}) "
+                f"stays {held.evidence['gap']:.2f} below the validation accuracy; halve the "
+                f"dropout rates (or the augmentation) and train again.",
+                "keras.layers.Dropout(rate / 2)  # for each Dropout layer",
+                "underfitting"))
         if "stuck-at-chance" in by_rule or "plateau-high" in by_rule:
             fixes.append(Fix(
                 "increase_capacity", {"width_factor": 2},

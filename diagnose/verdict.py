@@ -45,6 +45,11 @@ _OVERRULED = {
     "gap-widening": ("stuck-at-chance",),
     "val-loss-rising": ("stuck-at-chance",),
     "val-stalled": ("stuck-at-chance",),
+    # Unstable steps also knock the training accuracy below validation's, and
+    # a model that never moved has a bigger problem than its dropout.
+    "train-below-val": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
+                        "loss-exploded", "loss-above-chance", "accuracy-collapse",
+                        "loss-never-moves", "loss-flat"),
 }
 
 

@@ -264,3 +264,17 @@ def test_a_model_that_fell_bent_and_stopped_at_chance_is_underfitting():
     acc = [0.495, 0.486, 0.462] + [0.466] * 27
     report = report_of({"loss": loss, "accuracy": acc})
     assert report.conditions == ("underfitting",)
+
+
+def test_training_accuracy_far_below_validation_is_too_much_regularization():
+    # Synthetic: dropout 0.9: training accuracy (dropout on) 0.43, validation 0.96.
+    n = 30
+    x = np.arange(n, dtype=float)
+    train = 1.3 + 1.1 * np.exp(-x / 5.0)
+    val = 0.38 + 1.8 * np.exp(-x / 6.0)
+    acc = 0.43 - 0.3 * np.exp(-x / 5.0)
+    val_acc = 0.96 - 0.5 * np.exp(-x / 4.0)
+    report = report_of(history(train, val, accuracy=acc, val_accuracy=val_acc))
+    assert report.conditions == ("underfitting",)
+    assert report.findings[0].rule == "train-below-val"
+    assert any(f.action == "reduce_regularization" for f in report.fixes)

@@ -322,3 +322,33 @@ def loss_never_moves(f, p):
                     "cannot learn (dead or frozen layers, inputs without signal) look the same")
     return Finding("loss-never-moves", "lr_too_low", (float(main.x[0]), main.last_epoch), evidence,
                    message, 0.7 if f.learning_rate is None else 0.8)
+
+
+@rule(
+    "train-below-val",
+    "underfitting",
+    min_gap=Option(0.1, "How far the final training accuracy must stay below the validation "
+                   "accuracy. Keras measures training accuracy with dropout switched on; "
+                   "moderate dropout costs a few points, dropout of 0.7-0.9 or heavy "
+                   "augmentation costs 15-50."),
+)
+def train_below_val(f, p):
+    """The training accuracy stays far below the validation accuracy: regularization that acts only in training (dropout, noise, augmentation) is so strong that the model cannot fit its own training batches.
+
+    Why: a model that does worse on the data it trains on than on data it
+    never saw is being held back on purpose, and too hard: the training
+    signal is mostly noise. Lowering the dropout rate (or the augmentation)
+    lets it fit; the validation accuracy usually rises with it.
+    """
+    train, val = f.metric_train, f.metric_val
+    if f.accuracy is None or train is None or val is None or len(train) < 5 or len(val) < 5:
+        return None
+    gap = val.tail - train.tail
+    if gap < p.min_gap:
+        return None
+    evidence = {"train_accuracy": train.tail, "val_accuracy": val.tail, "gap": gap}
+    message = (f"{train.name} ends at {train.tail:.3f}, {gap:.2f} below {val.name} "
+               f"({val.tail:.3f}): the model cannot fit its own training batches under its "
+               f"train-time regularization")
+    return Finding("train-below-val", "underfitting", (float(train.x[0]), train.last_epoch),
+                   evidence, message, confidence(gap / p.min_gap, 4.0))

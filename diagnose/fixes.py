@@ -64,17 +64,33 @@ def replay_early_stopping(curve: Curve, patience: int, min_delta: float = 0.0) -
             continue
         wait += 1
         if wait >= patience and i > 0:
+            # Saved epochs, not logged points: with validation_freq=3 or a
+            # binned long run, one point stands for several epochs.
             return EarlyStoppingReplay(patience, float(curve.x[i]), float(curve.x[best_i]),
-                                       float(curve.y[best_i]), int(len(curve.y) - 1 - i))
+                                       float(curve.y[best_i]),
+                                       int(round(curve.x[-1] - curve.x[i])))
     return EarlyStoppingReplay(patience, None, float(curve.x[best_i]), float(curve.y[best_i]), 0)
+
+
+def epochs_per_point(f: Features) -> int:
+    """How many epochs one logged point stands for: 1, or the bin size of a long run.
+
+    Keras' EarlyStopping counts epochs (validated epochs, with
+    ``validation_freq``), so a patience found on a run judged in bins of 100
+    epochs is 100 times larger in Keras' terms.
+    """
+    if f.run.granularity != "epoch" or len(f.run.epochs) < 2:
+        return 1
+    return max(1, int(round(float(np.median(np.diff(f.run.epochs))))))
 
 
 def early_stopping_fix(f: Features, condition: str) -> Fix | None:
     monitor = f.monitor
     if monitor is None or len(monitor) < 4:
         return None
-    patience = noise_patience(monitor)
-    replay = replay_early_stopping(monitor, patience)
+    points = noise_patience(monitor)
+    replay = replay_early_stopping(monitor, points)
+    patience = points * epochs_per_point(f)
     mode = "min" if monitor.direction == "min" else "max"
     code = (f'keras.callbacks.EarlyStopping(monitor="{monitor.name}", mode="{mode}", '
             f"patience={patience}, restore_best_weights=True)")
@@ -85,7 +101,8 @@ def early_stopping_fix(f: Features, condition: str) -> Fix | None:
     else:
         text = (f"Stop at the best epoch: EarlyStopping with patience {patience} (the longest "
                 f"stretch without a new best before epoch {epoch_str(monitor.best_epoch)} was "
-                f"{patience - 1}) would have stopped at epoch {epoch_str(replay.stopped_epoch)}, "
+                f"{patience - epochs_per_point(f)}) would have stopped at epoch "
+                f"{epoch_str(replay.stopped_epoch)}, "
                 f"kept the weights of epoch {epoch_str(replay.best_epoch)} ({monitor.name} "
                 f"{fmt(replay.best)}) and saved {replay.saved_epochs} epochs.")
     params = {"monitor": monitor.name, "mode": mode, "patience": patience,

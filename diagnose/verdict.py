@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .features import Features
-from .fixes import early_stopping_fix, fixes_for, noise_patience, replay_early_stopping
+from .fixes import (early_stopping_fix, epochs_per_point, fixes_for, noise_patience,
+                    replay_early_stopping)
 from .metrics import metric_names
 from .report import PROBLEMS, Finding, Report, count
 from .rules import RULES
@@ -139,7 +140,7 @@ def _resolve(findings: list[Finding]) -> list[Finding]:
 
 
 def _summary(run: Run, f: Features) -> dict:
-    summary: dict = {"epochs": len(run), "granularity": run.granularity,
+    summary: dict = {"epochs": len(run) * epochs_per_point(f), "granularity": run.granularity,
                      "learning_rate": f.learning_rate, "loss": f.loss_name}
     main, monitor = f.main, f.monitor
     if main is not None and len(main):
@@ -152,7 +153,7 @@ def _summary(run: Run, f: Features) -> dict:
                        best_value=monitor.best, final_value=monitor.last)
         if len(monitor) >= 4:
             replay = replay_early_stopping(monitor, noise_patience(monitor))
-            summary["early_stopping"] = {"patience": replay.patience,
+            summary["early_stopping"] = {"patience": replay.patience * epochs_per_point(f),
                                          "stopped_epoch": replay.stopped_epoch,
                                          "saved_epochs": replay.saved_epochs}
     return summary

@@ -82,3 +82,30 @@ def test_learning_rate_fix_without_a_logged_rate_uses_factors_or_the_given_rate(
     assert next(f for f in diagnose(run).fixes if f.action == "lower_learning_rate").params.get("from") is None
     given = diagnose(run, learning_rate=0.5)
     assert next(f for f in given.fixes if f.action == "lower_learning_rate").params["from"] == 0.5
+
+
+def test_saved_epochs_count_epochs_not_validations():
+    # Synthetic: validation every 3rd epoch (validation_freq=3), best at epoch 9,
+    # rising after it; 60 epochs in all.
+    n = 60
+    x = np.arange(1, n + 1, dtype=float)
+    train = 2.0 * np.exp(-x / 5.0) + 0.05
+    val = [None] * n
+    for i in range(2, n, 3):
+        val[i] = 0.5 + 0.01 * (x[i] - 9.0) ** 2 / 9.0
+    report = diagnose({"loss": list(train), "val_loss": val})
+    stop = next(f for f in report.fixes if f.action == "early_stopping")
+    assert stop.params["stopped_epoch"] is not None
+    assert stop.params["saved_epochs"] == int(n - stop.params["stopped_epoch"])
+
+
+def test_a_long_run_judged_in_bins_speaks_in_epochs():
+    # Synthetic: 200,000 epochs, judged on bins; the report counts real epochs.
+    n = 200_000
+    x = np.arange(n, dtype=float)
+    loss = 0.1 + 2.0 * np.exp(-x / 20_000) + np.random.default_rng(0).normal(0, 0.01, n)
+    report = diagnose({"loss": list(loss)})
+    assert report.summary["epochs"] == n
+    assert float(report.summary["best_epoch"]).is_integer()
+    stop = next(f for f in report.fixes if f.action == "early_stopping")
+    assert stop.params["patience"] >= 20  # Keras epochs, not bins

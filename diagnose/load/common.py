@@ -334,7 +334,8 @@ def bin_long_run(run: Run, max_points: int) -> Run:
     def blocks(values: np.ndarray, fill) -> np.ndarray:
         return np.concatenate([values, np.full(pad, fill, dtype=values.dtype)]).reshape(bins, size)
 
-    epochs = np.nanmean(blocks(run.epochs, math.nan), axis=1)
+    # Each bin stands at its last epoch: a whole epoch number, as people count.
+    epochs = np.nanmax(blocks(run.epochs, math.nan), axis=1)
     series, logged, infinite = {}, {}, {}
     for name, values in run.series.items():
         mask = blocks(run.logged[name], False)

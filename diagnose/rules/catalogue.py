@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import CALIBRATED, RULES, Option
+from .base import CALIBRATION, RULES
 
 
 def catalogue_text() -> str:
@@ -26,10 +26,8 @@ def catalogue_markdown() -> str:
         "`diagnose(..., rules={\"<rule>\": {\"<option>\": value}})`; select or ignore rules",
         "with `--select` / `--ignore` (CLI) or `select=` / `ignore=` (Python).",
         "",
-        f"Every default was chosen on the {CALIBRATED}: the search keeps a",
-        "default only when no value near it does better there, and the held-out families",
-        "(reported by `benchmarks/accuracy.py`) never take part. The *chosen on* column",
-        "says so for each option, with the earlier value where the search moved it.",
+        "The *chosen on* column says which data each default was set on. " + CALIBRATION,
+        "The held-out families are reported by `benchmarks/accuracy.py`.",
         "",
         "| rule | condition | what it detects |",
         "|---|---|---|",
@@ -41,12 +39,7 @@ def catalogue_markdown() -> str:
         if r.options:
             out += ["", "**Options:**", "", "| option | default | meaning | chosen on |",
                     "|---|---|---|---|"]
-            out += [f"| `{n}` | {o.default:g} | {o.doc} | {_chosen_on(o)} |"
+            out += [f"| `{n}` | {o.default:g} | {o.doc} | {o.chosen_on} |"
                     for n, o in r.options.items()]
     return "\n".join(out) + "\n"
 
-
-def _chosen_on(option: Option) -> str:
-    """Short provenance for the table: 'calibration families' unless it says more."""
-    return "calibration families" + option.chosen_on[len(CALIBRATED):] \
-        if option.chosen_on.startswith(CALIBRATED) else option.chosen_on

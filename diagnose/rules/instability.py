@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import curves
 from ..report import Finding
-from .base import Option, confidence, epoch_str, fmt, rule
+from .base import THIS_VERSION, Option, confidence, epoch_str, fmt, rule
 
 
 @rule("loss-nan", "lr_too_high")
@@ -203,7 +203,7 @@ def loss_exploded(f, p):
                              "span, around a trend that no longer falls, counts whatever the flip "
                              "rate (independent noise flips about 2/3 of the time). Adam or RMSprop "
                              "with too large a step stall early and then bounce by half of all "
-                             "they gained."),
+                             "they gained.", THIS_VERSION),
 )
 def loss_oscillating(f, p):
     """The training loss zig-zags up and down by a large fraction of its progress.
@@ -233,12 +233,12 @@ def loss_oscillating(f, p):
     "lr_too_high",
     min_excess=Option(0.2, "How far above the chance-level loss ln K a classifier's final loss must "
                       "sit, as a fraction of ln K, to be worse than guessing: the class priors "
-                      "alone give at most ln K."),
+                      "alone give at most ln K.", THIS_VERSION),
     blowup=Option(2.0, "A first-epoch loss this many times ln K means the first steps blew the "
-                  "weights up: a freshly initialised classifier starts within about 1.6 x ln K."),
+                  "weights up: a freshly initialised classifier starts within about 1.6 x ln K.", THIS_VERSION),
     max_headroom=Option(0.2, "...while the final accuracy is within this fraction of the way "
                         "from chance (1/K) to perfect: the model has learned nothing (the majority "
-                        "class of moderately imbalanced data sits 10-20% of the way)."),
+                        "class of moderately imbalanced data sits 10-20% of the way).", THIS_VERSION),
 )
 def loss_above_chance(f, p):
     """A classifier ends worse than guessing, or collapses to guessing after its first epoch blew up, with its accuracy at chance.
@@ -285,9 +285,9 @@ def loss_above_chance(f, p):
     min_giveback=Option(0.5, "Fraction of its gain (from its first epoch to its best) the training "
                         "accuracy must give back by the end. Overfitting never lowers the training "
                         "accuracy, and a converged run's accuracy wobbles by a few percent of its "
-                        "gain."),
+                        "gain.", THIS_VERSION),
     min_drop=Option(0.05, "...and by at least this much in absolute accuracy, so a run that "
-                    "barely moved cannot collapse on rounding."),
+                    "barely moved cannot collapse on rounding.", THIS_VERSION),
 )
 def accuracy_collapse(f, p):
     """The training accuracy rose and then fell back most of the way to where it started.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report import Finding
-from .base import Option, confidence, epoch_str, fmt, rule
+from .base import THIS_VERSION, Option, confidence, epoch_str, fmt, rule
 
 
 def _last_part(y: np.ndarray) -> np.ndarray:
@@ -56,7 +56,7 @@ def _accuracy_headroom(f):
                              "many epochs, with a loss no lower than the entropy of the class "
                              "priors it implies, means the model gives every input the same class "
                              "(the majority class of imbalanced data), however high that accuracy "
-                             "is."),
+                             "is.", THIS_VERSION),
 )
 def stuck_at_chance(f, p):
     """The accuracy stays at chance level (1/K) or freezes at one value, or the loss sits flat near the chance-level loss ln K.
@@ -124,7 +124,7 @@ def stuck_at_chance(f, p):
                         "chance to perfect counts as poor."),
     max_gap=Option(0.1, "...and the training accuracy is no more than this above the validation "
                    "accuracy: a model too weak to fit its training data does as badly on new "
-                   "data (a larger gap is overfitting's business)."),
+                   "data (a larger gap is overfitting's business).", THIS_VERSION),
 )
 def plateau_high(f, p):
     """The loss has stopped improving while accuracy is still poor, and validation is just as poor.
@@ -275,14 +275,14 @@ def loss_flat(f, p):
                     "deviations, for the curve to count as never having left its starting level. "
                     "A run that learns drops hundreds of sigmas in its first epochs (Keras' "
                     "first-epoch loss averages over the fast initial descent); a run held in "
-                    "place stays within a few sigmas of where it began."),
+                    "place stays within a few sigmas of where it began.", THIS_VERSION),
     max_headroom=Option(0.5, "When an accuracy is logged, it must be less than this far from "
                         "chance toward perfect: a model that resumed from trained weights also "
-                        "has a loss that stays put, at a good level."),
+                        "has a loss that stays put, at a good level.", THIS_VERSION),
     max_chance_drop=Option(0.05, "For a classifier whose chance level is known: a loss that starts "
                            "at ln K and never gets more than this fraction of ln K below its first "
                            "epoch has not left its starting level, however smooth its creep "
-                           "(PRODUCT.md: 'creeping at most a few percent')."),
+                           "(PRODUCT.md: 'creeping at most a few percent').", THIS_VERSION),
 )
 def loss_never_moves(f, p):
     """The loss never leaves its starting level: from the first epoch on it gets no lower than its own noise.
@@ -330,7 +330,7 @@ def loss_never_moves(f, p):
     min_gap=Option(0.1, "How far the final training accuracy must stay below the validation "
                    "accuracy. Keras measures training accuracy with dropout switched on; "
                    "moderate dropout costs a few points, dropout of 0.7-0.9 or heavy "
-                   "augmentation costs 15-50."),
+                   "augmentation costs 15-50.", THIS_VERSION),
 )
 def train_below_val(f, p):
     """The training accuracy stays far below the validation accuracy: regularization that acts only in training (dropout, noise, augmentation) is so strong that the model cannot fit its own training batches.

@@ -161,7 +161,7 @@ def val_stalled(f, p):
     evidence = {"best_epoch": v.best_epoch, "best": v.best, "final": v.tail,
                 "train_at_best": at_best, "train_final": t.tail, "ratio": v.tail / t.tail}
     message = (f"{v.name} has not improved since epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}; "
-               f"{fmt(v.tail)} at the end) while {t.name} fell from {fmt(at_best)} to "
-               f"{fmt(t.tail)}, {v.tail / t.tail:.0f} times below it")
+               f"about {fmt(v.tail)} at the end) while {t.name} fell from {fmt(at_best)} to "
+               f"about {fmt(t.tail)}, {v.tail / t.tail:.0f} times below it")
     return Finding("val-stalled", "overfitting", (v.best_epoch, v.last_epoch), evidence, message,
                    confidence(v.tail / (p.min_ratio * t.tail), 4.0))

@@ -79,9 +79,11 @@ def epochs_per_point(f: Features) -> int:
     ``validation_freq``), so a patience found on a run judged in bins of 100
     epochs is 100 times larger in Keras' terms.
     """
-    if f.run.granularity != "epoch" or len(f.run.epochs) < 2:
+    epochs = f.run.epochs
+    if f.run.granularity != "epoch" or len(epochs) < 2:
         return 1
-    return max(1, int(round(float(np.median(np.diff(f.run.epochs))))))
+    # Bins are equally wide, so the mean spacing is the bin size (1 otherwise).
+    return max(1, int(round(float(epochs[-1] - epochs[0]) / (len(epochs) - 1))))
 
 
 def early_stopping_fix(f: Features, condition: str) -> Fix | None:

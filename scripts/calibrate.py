@@ -120,7 +120,7 @@ def realworld_cv(base: Sequence[Labelled], real: Sequence[Labelled], folds: int,
                         held_out),
                        ("in-sample (thresholds chosen with every log, scored on the same)",
                         in_sample),
-                       ("shipped defaults (chosen on the corpus half alone)", shipped)):
+                       ("shipped defaults (docs/rules.md names the data behind each)", shipped)):
         hit, n = got.exact_match()
         print(f"  {hit}/{n} = {hit / max(n, 1):.1%}  {label}")
 

@@ -106,17 +106,26 @@ def read_input(path: Path, max_bytes: int = MAX_BYTES, *, limit: int | None = No
         raise LogError(source, _too_large(info.st_size, max_bytes))
     try:
         with open(path, "rb") as fh:
-            return _read_stream(fh, source, max_bytes, limit)
+            # A regular file says its size: asking for max_bytes would make
+            # Python allocate all of them (256 MB by default) for every file.
+            expect = None if stream else info.st_size
+            return _read_stream(fh, source, max_bytes, limit, expect)
     except PermissionError:
         raise LogError(source, "permission denied") from None
     except OSError as exc:
         raise LogError(source, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _read_stream(fh: BinaryIO, source: str, max_bytes: int, limit: int | None) -> bytes:
+def _read_stream(fh: BinaryIO, source: str, max_bytes: int, limit: int | None,
+                 expect: int | None = None) -> bytes:
     if limit is not None:
         return fh.read(limit)
-    data = fh.read(max_bytes + 1)
+    if expect is not None and expect < max_bytes:
+        data = fh.read(expect + 1)
+        if len(data) > expect:  # it grew while we read: read on, to the limit
+            data += fh.read(max_bytes + 1 - len(data))
+    else:
+        data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise LogError(source, _too_large(None, max_bytes))
     return data

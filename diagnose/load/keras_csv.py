@@ -192,7 +192,7 @@ class _Reader:
         width = len(block.names)
         # The common case in one pass: every row complete and every cell a number
         # (float() would read "1_0.5" as 10.5: a cell with "_" takes the slow path).
-        if set(map(len, rows[1:])) <= {width} and not any("_" in c for r in rows[1:] for c in r):
+        if set(map(len, rows[1:])) <= {width} and "_" not in "".join(chain.from_iterable(rows[1:])):
             try:
                 values = list(map(float, chain.from_iterable(rows[1:])))
             except ValueError:

@@ -235,10 +235,12 @@ def loss_oscillating(f, p):
                       "sit, as a fraction of ln K, to be worse than guessing: the class priors "
                       "alone give at most ln K.", THIS_VERSION),
     blowup=Option(2.0, "A first-epoch loss this many times ln K means the first steps blew the "
-                  "weights up: a freshly initialised classifier starts within about 1.6 x ln K.", THIS_VERSION),
+                  "weights up: a freshly initialised classifier starts within about 1.6 x ln K.",
+                  THIS_VERSION),
     max_headroom=Option(0.2, "...while the final accuracy is within this fraction of the way "
                         "from chance (1/K) to perfect: the model has learned nothing (the majority "
-                        "class of moderately imbalanced data sits 10-20% of the way).", THIS_VERSION),
+                        "class of moderately imbalanced data sits 10-20% of the way).",
+                        THIS_VERSION),
 )
 def loss_above_chance(f, p):
     """A classifier ends worse than guessing, or collapses to guessing after its first epoch blew up, with its accuracy at chance.

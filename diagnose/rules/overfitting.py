@@ -131,12 +131,15 @@ def gap_widening(f, p):
     "val-stalled",
     "overfitting",
     max_best_at=Option(0.6, "The validation loss must have had its best in the first this-fraction "
-                       "of the run, and not improved since: a long stall, not a late wobble.", THIS_VERSION),
+                       "of the run, and not improved since: a long stall, not a late wobble.",
+                       THIS_VERSION),
     min_train_fall=Option(2.0, "...while the training loss fell at least this many times lower "
-                          "after that best epoch: the model kept fitting its training set.", THIS_VERSION),
+                          "after that best epoch: the model kept fitting its training set.",
+                          THIS_VERSION),
     min_ratio=Option(5.0, "...and ends at least this many times below the validation loss. A "
                      "healthy classifier's validation loss ends 1-3 times its training loss; one "
-                     "that memorises its training set drives the training loss toward zero.", THIS_VERSION),
+                     "that memorises its training set drives the training loss toward zero.",
+                     THIS_VERSION),
 )
 def val_stalled(f, p):
     """A classifier's validation loss stalled early while its training loss kept falling toward zero, far below it.

@@ -47,6 +47,7 @@ class Labelled:
     accepted: tuple[frozenset[str], ...] = ()
     group: str = ""  # dataset family (corpus, fixtures) or repository (real world)
     split: str = ""  # "calibration" or "heldout" (corpus only)
+    confidence: str = ""  # the reviewers' "high", "medium" or "low" (real world only)
     note: str = ""
 
 
@@ -91,7 +92,7 @@ def realworld(folder: Path = REALWORLD) -> tuple[list[Labelled], list[tuple[str,
             continue
         accepted = tuple(label_set(a) for a in row["accepted"].split("|") if a.strip())
         out.append(Labelled(row["id"], label_set(row["conditions"]), features_of(run, Options()),
-                            accepted, group=source["repo"], split=row["confidence"],
+                            accepted, group=source["repo"], confidence=row["confidence"],
                             note=row["note"]))
     return out, failures
 

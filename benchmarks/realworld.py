@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs, failures = labelled.realworld(args.dir)
     score = labelled.score(runs)
-    confidence = {r.run: r.split for r in runs}
+    confidence = {r.run: r.confidence for r in runs}
     total = len(score.cases) + len(failures)
     print(f"files read: {len(score.cases)}/{total}, failed: {len(failures)}")
     for run_id, error in failures:

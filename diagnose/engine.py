@@ -69,16 +69,33 @@ class Options:
     @classmethod
     def from_kwargs(cls, caller: str = "Options", **kwargs: Any) -> Options:
         """Options from keywords, an unknown keyword named with the ones that exist."""
-        known = [f.name for f in fields(cls)]
-        unknown = [k for k in kwargs if k not in known]
-        if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(f"{caller}() got an unknown option {unknown[0]!r}{hint}; "
-                            f"expected one of: {', '.join(known)}")
+        _check_keywords(caller, kwargs)
         return cls(**kwargs)
+
+
+def _check_keywords(caller: str, kwargs: Mapping[str, Any]) -> None:
+    known = [f.name for f in fields(Options)]
+    unknown = [k for k in kwargs if k not in known]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(f"{caller}() got an unknown option {unknown[0]!r}{hint}; "
+                        f"expected one of: {', '.join(known)}")
+
+
+_dataclass_init = Options.__init__
+
+
+def _init(self, *args: Any, **kwargs: Any) -> None:
+    # Options(selct=...) names the keyword and the ones that exist, like the
+    # API does, instead of Python's bare "unexpected keyword argument".
+    _check_keywords("Options", kwargs)
+    _dataclass_init(self, *args, **kwargs)
+
+
+Options.__init__ = _init  # type: ignore[method-assign]
 
 
 def _expected(name: str, what: str, value: Any) -> str:

@@ -462,6 +462,13 @@ def test_select_as_one_string_is_a_list_of_names_not_characters():
     assert Options(select="val-loss-rising").select == ("val-loss-rising",)
 
 
+def test_options_made_directly_name_an_unknown_keyword():
+    from diagnose.engine import Options
+
+    with pytest.raises(TypeError, match="unknown option 'selct' \\(did you mean 'select'\\?\\)"):
+        Options(selct=["loss-nan"])
+
+
 def test_error_lines_are_never_glued_to_the_progress_bar(tmp_path, monkeypatch):
     import io
 

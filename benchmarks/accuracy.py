@@ -33,7 +33,7 @@ from benchmarks.scoring import CONDITIONS, Score, fmt_set  # noqa: E402
 
 
 def side_by_side(held: Score, cal: Score) -> str:
-    head = f"{'':<14}{'held-out':^34}|{'calibration':^34}"
+    head = f"{'':<14}{'held-out':^33} |{'calibration':^33} |"
     sub = f"{'condition':<14}" + f"{'support':>8}{'prec':>8}{'recall':>9}{'F1':>8} |" * 2
     lines = [head, sub]
     rows_h, rows_c = held.per_condition(), cal.per_condition()

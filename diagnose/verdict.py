@@ -33,10 +33,10 @@ _OVERRULED = {
     # steadily is being held back by its step size, not by its capacity.
     "plateau-high": ("stuck-at-chance", "loss-nan", "loss-diverging", "loss-flat", "loss-exploded",
                      "loss-never-moves", "loss-above-chance"),
-    # A model that never left its starting level is flat (PRODUCT.md), not a
-    # model that learned and levelled off.
-    # A model knocked back to chance by unstable steps (PRODUCT.md: "accuracy
-    # collapsing to chance") has a learning-rate problem, not a capacity one.
+    # A model that never left its starting level is flat, not one that learned
+    # and levelled off; one knocked back to chance by unstable steps ("accuracy
+    # collapsing to chance") has a learning-rate problem, not a capacity one
+    # (PRODUCT.md, both).
     "stuck-at-chance": ("loss-nan", "loss-diverging", "loss-flat", "loss-exploded",
                         "loss-never-moves", "loss-above-chance", "loss-spikes",
                         "loss-oscillating", "accuracy-collapse"),

@@ -19,9 +19,6 @@ from .run import Run
 
 # Options that go to the loader rather than to the engine.
 LOAD_OPTIONS = ("segment", "format_in", "max_bytes")
-# Runs longer than this are judged on this many bins (see diagnose.load.common.bin_long_run):
-# far more epochs than any rule needs, and the cost of judging stays bounded.
-MAX_JUDGED_EPOCHS = 10_000
 
 
 def diagnose(source: Any, **options: Any) -> Report:
@@ -41,7 +38,7 @@ def diagnose(source: Any, **options: Any) -> Report:
 
     Returns:
         The :class:`~diagnose.report.Report`. A run longer than
-        :data:`MAX_JUDGED_EPOCHS` is judged on that many bins of its epochs,
+        :data:`diagnose.verdict.MAX_JUDGED_EPOCHS` epochs is judged on that many bins,
         which a note says.
 
     Raises:
@@ -75,10 +72,8 @@ def diagnose(source: Any, **options: Any) -> Report:
 
 def judge_safely(run: Run, options: Options) -> Report:
     """The report of one run; a failure inside the engine is an InternalError naming the run."""
-    from .load.common import bin_long_run
-
     try:
-        return diagnose_run(bin_long_run(run, MAX_JUDGED_EPOCHS), options)
+        return diagnose_run(run, options)
     except LogError:
         raise
     except RecursionError:

@@ -10,13 +10,16 @@ from .fixes import (early_stopping_fix, epochs_per_point, fixes_for, noise_patie
 from .metrics import metric_names
 from .report import PROBLEMS, Finding, Report, count
 from .rules import RULES
-from .run import Run, bin_steps
+from .run import Run, bin_long_run, bin_steps
 
 # Fewer finite points than this and no curve shape can be told from noise:
 # the report says so instead of guessing (a NaN is still reported).
 MIN_POINTS = 3
 # Step-logged runs longer than this are judged on this many bins (see bin_steps).
 STEP_BINS = 40
+# Epoch-logged runs longer than this are judged on this many bins of consecutive
+# epochs (see bin_long_run): far more than any rule needs, at a bounded cost.
+MAX_JUDGED_EPOCHS = 10_000
 # Overfitting needs a validation curve with a best epoch and a few epochs after it.
 MIN_VAL_POINTS = 5
 
@@ -59,13 +62,15 @@ def judge(run: Run, options) -> Report:
 
 
 def features_of(run: Run, options) -> Features:
-    """The curve features of ``run`` (step-logged runs binned first).
+    """The curve features of ``run`` (step-logged and very long runs binned first).
 
     Separate from :func:`conclude` so that a calibration can judge the same
     features under many rule thresholds: the features do not depend on them.
     """
     if run.granularity == "step" and len(run) > STEP_BINS:
         run = bin_steps(run, STEP_BINS)
+    else:
+        run = bin_long_run(run, MAX_JUDGED_EPOCHS)
     return Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric,
                     learning_rate=options.learning_rate)
 

@@ -120,7 +120,7 @@ def write_readme(corpus: Path) -> None:
               f"- without validation data: {sum(r['validation'] is None for r in ok)}",
               f"- with `validation_freq=2`: {sum(r['validation_freq'] == 2 for r in ok)}",
               f"- with a `learning_rate` column: {sum(r['lr_logged'] for r in ok)}",
-              f"- batch sizes: " + ", ".join(f"{k}: {v}" for k, v in
+              "- batch sizes: " + ", ".join(f"{k}: {v}" for k, v in
                                                sorted(Counter(r['batch_size'] for r in ok).items())),
               f"- epochs: {min(r['epochs'] for r in ok)} to {max(r['epochs'] for r in ok)}"
               if ok else "- epochs: -",

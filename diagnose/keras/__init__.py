@@ -9,6 +9,7 @@ stays light so the command line starts fast)::
               callbacks=[DiagnoseCallback(action="act")])
 """
 
+from .apply import Applied, ScaledSchedule, apply_fixes
 from .callback import DiagnoseCallback
 
-__all__ = ["DiagnoseCallback"]
+__all__ = ["Applied", "DiagnoseCallback", "ScaledSchedule", "apply_fixes"]

@@ -5,6 +5,13 @@ the logged learning rate when there is one (else as factors), an
 ``EarlyStopping`` call whose patience comes from the run's own noise and is
 replayed on this very run, and "train longer" with the gain the fitted curve
 projects.
+
+A fix is *automatic* when its ``params`` are a complete change to the
+optimizer or to ``fit()``'s arguments (:func:`diagnose.keras.apply_fixes`
+applies those); docs/fixes.md documents the ``params`` of every action. The
+learning-rate factors were sized by ``scripts/size_lr.py`` on the corpus's
+calibration families and their cure rates measured by ``benchmarks/fixes.py``
+on the held-out families.
 """
 
 from __future__ import annotations
@@ -21,6 +28,22 @@ from .rules.base import epoch_str, fmt
 # Patience bounds for the EarlyStopping advice. Below 3, one noisy epoch
 # stops a run that was still improving; above 20 the callback saves little.
 MIN_PATIENCE, MAX_PATIENCE = 3, 20
+
+# Learning-rate sizes (scripts/size_lr.py, calibration families); each change
+# is worth trying from 1/LR_SPREAD to LR_SPREAD times its size. A rate that
+# blew the loss up (NaN, divergence, a collapse to chance) is far above the
+# largest stable rate, not just above it: one tenth cured few such runs.
+LOWER_BLOWUP = 1 / 300
+# Spikes and oscillation on a loss that still came down: nearer the edge.
+LOWER_UNSTABLE = 1 / 100
+LR_SPREAD = 3.0
+# A flat or creeping loss moves in proportion to the rate (a small step's
+# loss change is linear in its size), so the rate needed is the run's pace
+# scaled up to a workable one: losing RAISE_PACE of its starting level per
+# epoch. Clipped to [RAISE_MIN, RAISE_MAX]; a loss that never moved at all
+# gets RAISE_MAX.
+RAISE_PACE = 0.05
+RAISE_MIN, RAISE_MAX = 3.0, 1000.0
 
 
 @dataclass(frozen=True)
@@ -111,60 +134,99 @@ def early_stopping_fix(f: Features, condition: str) -> Fix | None:
               "restore_best_weights": True, "stopped_epoch": replay.stopped_epoch,
               "best_epoch": replay.best_epoch, "best_value": replay.best,
               "saved_epochs": replay.saved_epochs}
-    return Fix("early_stopping", params, text, code, condition)
+    return Fix("early_stopping", params, text, code, condition, automatic=True)
 
 
-def _lr_change(f: Features, low: float, high: float, verb: str, condition: str, why: str) -> Fix:
-    """A learning-rate change by a factor in [low, high], absolute when the rate is known."""
+def _lr_change(f: Features, factor: float, spread: float, condition: str, why: str) -> Fix:
+    """A learning-rate change by ``factor`` (worth trying from factor/spread to factor*spread),
+    in absolute rates when the run's rate is known."""
     lr = f.learning_rate
-    action = "lower_learning_rate" if high < 1 else "raise_learning_rate"
-    factor = math.sqrt(low * high)  # the middle of the range on a log scale
-    params: dict = {"factor": _round_sig(factor), "factor_range": [low, high]}
+    lower = factor < 1
+    action = "lower_learning_rate" if lower else "raise_learning_rate"
+    verb = "Lower" if lower else "Raise"
+    # Round the "times" a person reads (300 times, try 100-900), then the factors from them.
+    times = _round_sig(1 / factor if lower else factor)
+    t_low, t_high = _round_sig(times / spread), _round_sig(times * spread)
+    factor = _round_sig(1 / times) if lower else times
+    low, high = (_round_sig(1 / t_high), _round_sig(1 / t_low)) if lower else (t_low, t_high)
+    params: dict = {"factor": factor, "factor_range": [low, high]}
     if lr is not None:
-        lo_lr, hi_lr = sorted((_round_sig(lr * low), _round_sig(lr * high)))
         target = _round_sig(lr * factor)
+        lo_lr, hi_lr = _round_sig(lr * low), _round_sig(lr * high)
         params.update({"from": lr, "to": target, "range": [lo_lr, hi_lr]})
-        text = f"{verb} the learning rate from {lr:g} to {lo_lr:g}-{hi_lr:g} ({why})."
-        code = f"optimizer = keras.optimizers.Adam(learning_rate={target:g})  # or your optimizer"
+        text = f"{verb} the learning rate from {lr:g} to {target:g} (try {lo_lr:g}-{hi_lr:g}): {why}."
+        code = (f"optimizer.learning_rate = {target:g}  # {times:g} times "
+                f"{'lower' if lower else 'higher'} than this run's")
     else:
-        span = f"{1 / high:g}-{1 / low:g}x" if high < 1 else f"{low:g}-{high:g}x"
-        text = (f"{verb} the learning rate {span} ({why}); the log has no learning-rate "
-                f"column, so pass --lr to get absolute values.")
-        code = (f"optimizer.learning_rate = optimizer.learning_rate * {_round_sig(factor):g}"
-                f"  # set before model.compile")
-    return Fix(action, params, text, code, condition)
+        text = (f"{verb} the learning rate {times:g} times (try {t_low:g}-{t_high:g} times): {why}. "
+                f"The log has no learning-rate column; pass --lr for absolute values.")
+        code = f"optimizer.learning_rate = optimizer.learning_rate * {factor:g}"
+    return Fix(action, params, text, code, condition, automatic=True)
+
+
+def raise_factor(f: Features) -> tuple[float, float]:
+    """(factor, pace): how many times the rate must grow for a flat or creeping loss.
+
+    ``pace`` is the fraction of its starting level the loss loses per epoch
+    (Theil-Sen slope over the whole run). A small step changes the loss in
+    proportion to its size, so the rate that loses ``RAISE_PACE`` per epoch is
+    ``RAISE_PACE / pace`` times this one, clipped to [RAISE_MIN, RAISE_MAX].
+    """
+    main = f.main
+    if main is None or len(main) < 3 or main.head == 0:
+        return RAISE_MAX, 0.0
+    pace = -main.slope(0).slope / abs(main.head)
+    if not math.isfinite(pace) or pace <= RAISE_PACE / RAISE_MAX:
+        return RAISE_MAX, max(pace, 0.0) if math.isfinite(pace) else 0.0
+    return float(min(max(RAISE_PACE / pace, RAISE_MIN), RAISE_MAX)), pace
 
 
 def _round_sig(x: float, digits: int = 2) -> float:
     return float(f"{x:.{digits}g}")
 
 
+# The lr_too_high findings that mean the loss blew up, in the words a report uses.
+BLOWUP_RULES = {
+    "loss-nan": "the loss became NaN or infinite",
+    "loss-diverging": "the loss diverged",
+    "loss-exploded": "the loss exploded in the first epoch",
+    "loss-above-chance": "the loss ended worse than guessing",
+    "accuracy-collapse": "the accuracy collapsed to chance",
+}
+
+
 def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding, ...]) -> list[Fix]:
-    """The fixes for the conditions found, most useful first."""
+    """The fixes for the conditions found, most useful first.
+
+    At most one learning-rate change: lowering it for lr_too_high wins over any
+    raise, and lr_too_low's sized raise over underfitting's modest one.
+    """
     by_rule = {x.rule: x for x in findings}
     fixes: list[Fix] = []
     if "lr_too_high" in conditions:
-        hard = "loss-nan" in by_rule or "loss-diverging" in by_rule
+        blew_up = [r for r in BLOWUP_RULES if r in by_rule]
+        if blew_up:
+            fixes.append(_lr_change(f, LOWER_BLOWUP, LR_SPREAD, "lr_too_high",
+                                    f"{BLOWUP_RULES[blew_up[0]]}, so the rate is far above the "
+                                    "largest stable one, not just above it"))
+        else:
+            fixes.append(_lr_change(f, LOWER_UNSTABLE, LR_SPREAD, "lr_too_high",
+                                    "the loss spikes or oscillates, so each step overshoots"))
         nan = by_rule.get("loss-nan")
         if nan is not None and nan.evidence.get("from_first_epoch"):
             fixes.append(Fix(
                 "check_inputs", {"terminate_on_nan": True},
-                "The loss is NaN from the first epoch: check the inputs for NaN/inf and that the "
-                "loss matches the last layer (from_logits=True when it has no softmax/sigmoid).",
+                "The loss is NaN from the first epoch: if a lower rate does not cure it, check "
+                "the inputs for NaN/inf and that the loss matches the last layer "
+                "(from_logits=True when it has no softmax/sigmoid).",
                 "assert np.isfinite(x_train).all() and np.isfinite(y_train).all()\n"
                 "callbacks = [keras.callbacks.TerminateOnNaN()]",
                 "lr_too_high"))
-        if hard:
-            fixes.append(_lr_change(f, 0.1, 0.1 ** 0.5, "Lower", "lr_too_high",
-                                    "the loss blew up; 3-10x lower is the usual cure"))
-        else:
-            fixes.append(_lr_change(f, 0.3, 0.5, "Lower", "lr_too_high",
-                                    "spikes and oscillation need a smaller step, not a tiny one"))
         fixes.append(Fix("clip_gradients", {"clipnorm": 1.0},
                          "Clip gradients so that one bad batch cannot throw the weights out of "
                          "the valley: clipnorm=1.0 on the optimizer.",
                          "optimizer = keras.optimizers.Adam(learning_rate=..., clipnorm=1.0)",
-                         "lr_too_high"))
+                         "lr_too_high", automatic=True))
     if "overfitting" in conditions:
         stop = early_stopping_fix(f, "overfitting")
         if stop is not None:
@@ -184,14 +246,17 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
         if improving is not None:
             ev = improving.evidence
             epochs = int(ev["projected_epochs"])
+            stop = {"monitor": ev["series"], "mode": "min", "patience": 5,
+                    "restore_best_weights": True}
             fixes.append(Fix(
-                "train_longer", {"epochs": epochs, "projected": ev["projected"]},
+                "train_longer", {"epochs": epochs, "projected": ev["projected"],
+                                 "early_stopping": stop},
                 f"Train longer: at its current pace, slowing as it goes, {ev['series']} would reach "
                 f"about {fmt(ev['projected'])} by epoch {epochs} (now {fmt(ev['final'])}); add "
                 f"EarlyStopping so the extra epochs cost nothing if it levels off sooner.",
                 f"model.fit(..., epochs={epochs}, callbacks=[keras.callbacks.EarlyStopping("
                 f"monitor=\"{ev['series']}\", patience=5, restore_best_weights=True)])",
-                "underfitting"))
+                "underfitting", automatic=True))
         held = by_rule.get("train-below-val")
         if held is not None:
             fixes.append(Fix(
@@ -209,35 +274,57 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
                 "inputs and that the output layer and loss fit the task.",
                 "keras.layers.Dense(2 * units, activation=\"relu\")  # wider hidden layers",
                 "underfitting"))
-            fixes.append(_lr_change(f, 2.0, 3.0, "Raise", "underfitting",
-                                    "a stuck model sometimes only needs larger steps"))
+            if not {"lr_too_high", "lr_too_low"} & set(conditions):
+                fixes.append(_lr_change(f, 2.5, 1.2, "underfitting",
+                                        "a stuck model sometimes only needs larger steps"))
     if "lr_too_low" in conditions:
         still = by_rule.get("loss-never-moves")
+        factor, pace = raise_factor(f)
+        if still is not None or pace == 0.0:
+            why = "the loss never moved, so each step is orders of magnitude too small"
+        else:
+            why = (f"the loss loses {pace:.2%} of its starting level per epoch; a step "
+                   f"{_round_sig(factor):g} times larger would lose about {RAISE_PACE:.0%}")
+        fixes.append(_lr_change(f, factor, LR_SPREAD, "lr_too_low", why))
         if still is not None and still.evidence.get("learning_rate") is None:
             # Without the rate, a flat log cannot tell a tiny step from a model
-            # that cannot learn: name both, the cheaper check first.
+            # that cannot learn: name both.
             fixes.append(Fix(
                 "check_model_can_learn", {},
-                "The loss never moved and the log has no learning rate: first check that the "
-                "model can learn at all. Train it briefly on a few dozen examples: a healthy "
-                "model drives their loss near zero; if it cannot, look for frozen layers "
-                "(trainable=False), dead units, or labels that do not match the inputs.",
+                "The loss never moved and the log has no learning rate: if a larger rate does "
+                "not help, check that the model can learn at all. Train it briefly on a few "
+                "dozen examples: a healthy model drives their loss near zero; if it cannot, look "
+                "for frozen layers (trainable=False), dead units, or labels that do not match "
+                "the inputs.",
                 "model.fit(x_train[:32], y_train[:32], epochs=50, verbose=0)\n"
                 "print(model.evaluate(x_train[:32], y_train[:32]))  # should be near zero",
                 "lr_too_low"))
-        flat = by_rule.get("loss-flat")
-        nearly_flat = still is not None or (flat is not None and flat.evidence.get("progress", 1) < 0.2)
-        low, high = (3.0, 10.0) if nearly_flat else (2.0, 3.0)
-        why = ("the loss never moved: each step is far too small" if still is not None
-               else "the curve never bends: each step is too small")
-        fixes.append(_lr_change(f, low, high, "Raise", "lr_too_low", why))
-        fixes.append(Fix(
-            "lr_range_test", {"start": 1e-6, "stop": 1.0, "epochs": 1},
-            "Or run a learning-rate range test: one epoch with the rate growing from 1e-6 to 1, "
-            "then pick a rate ~10x below where the loss starts to climb.",
-            "steps = len(train_dataset)  # batches in one epoch\n"
-            "ramp = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: "
-            "model.optimizer.learning_rate.assign(1e-6 * 1e6 ** (batch / steps)))\n"
-            "model.fit(train_dataset, epochs=1, callbacks=[ramp])  # then plot loss against rate",
-            "lr_too_low"))
+        fixes.append(range_test_fix("lr_too_low"))
     return fixes
+
+
+def range_test_fix(condition: str) -> Fix:
+    """The learning-rate range test: the fastest way to find the rate when one run cannot."""
+    return Fix(
+        "lr_range_test", {"start": 1e-7, "stop": 10.0, "steps": 200},
+        "To find the rate directly, run a learning-rate range test on a copy of the model: 200 "
+        "batches with the rate growing from 1e-7 to 10, then take a rate 10 times below the one "
+        "where the loss was lowest.",
+        LR_RANGE_TEST_CODE, condition)
+
+
+LR_RANGE_TEST_CODE = """\
+import numpy as np
+probe = keras.models.clone_model(model)  # same architecture, fresh weights
+probe.compile(optimizer=keras.optimizers.Adam(), loss=model.loss)  # or your optimizer
+steps, rates, raw, losses = 200, np.geomspace(1e-7, 10.0, 200), [], []
+def ramp(batch, logs):
+    probe.optimizer.learning_rate.assign(rates[batch])
+def record(batch, logs):  # Keras logs the epoch's running mean: recover each batch's loss
+    raw.append((batch + 1) * logs["loss"] - sum(raw))
+    losses.append(0.9 * losses[-1] + 0.1 * raw[-1] if losses else raw[-1])  # smoothed
+    if not np.isfinite(losses[-1]) or losses[-1] > 4 * min(losses):
+        probe.stop_training = True
+probe.fit(x_train, y_train, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[
+    keras.callbacks.LambdaCallback(on_train_batch_begin=ramp, on_train_batch_end=record)])
+print("learning rate:", rates[int(np.argmin(losses))] / 10)"""

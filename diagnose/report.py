@@ -61,6 +61,12 @@ class Fix:
         text: the advice in words, with the run's numbers.
         code: a snippet to paste.
         condition: the condition it addresses.
+        automatic: True when ``params`` is a complete change to the optimizer
+            or to ``fit()``'s arguments (learning rate, clipping, callbacks,
+            epochs) that a program can apply without judgment:
+            :func:`diagnose.keras.apply_fixes` does. False for a change a
+            person makes (more data, another architecture, dropout layers).
+            The ``params`` of each action are documented in docs/fixes.md.
     """
 
     action: str
@@ -68,6 +74,7 @@ class Fix:
     text: str
     code: str
     condition: str
+    automatic: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +83,7 @@ class Fix:
             "text": self.text,
             "code": self.code,
             "condition": self.condition,
+            "automatic": self.automatic,
         }
 
 

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from diagnose import diagnose
+from diagnose.engine import Options
 from diagnose.features import Curve
-from diagnose.fixes import noise_patience, replay_early_stopping
+from diagnose.fixes import (BLOWUP_RULES, LOWER_BLOWUP, LOWER_UNSTABLE, RAISE_MAX, RAISE_MIN,
+                            RAISE_PACE, noise_patience, raise_factor, range_test_fix,
+                            replay_early_stopping)
+from diagnose.load.keras_csv import parse
 from diagnose.run import Run
+from diagnose.verdict import features_of
 
 from .synthetic import decaying, history
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CORPUS = FIXTURES / "corpus" / "runs.jsonl.gz"
 
 
 def _curve(values, direction="min"):
@@ -69,10 +84,96 @@ def test_learning_rate_fix_uses_the_logged_rate():
     lr = [0.1] * 30
     report = diagnose(Run.from_columns("synthetic", {"loss": list(train), "learning_rate": lr}))
     assert "lr_too_high" in report.conditions
-    fix = next(f for f in report.fixes if f.action == "lower_learning_rate")
+    fix = report.fixes[0]
+    assert fix.action == "lower_learning_rate" and fix.automatic
     assert fix.params["from"] == 0.1
-    assert 0.01 <= fix.params["to"] <= 0.035
-    assert "from 0.1 to 0.01-0.032" in fix.text
+    assert fix.params["factor"] == pytest.approx(LOWER_BLOWUP, rel=0.05)  # NaN: a blow-up
+    assert fix.params["to"] == pytest.approx(0.1 * fix.params["factor"], rel=0.05)
+    assert f"from 0.1 to {fix.params['to']:g} (try " in fix.text
+    assert f"optimizer.learning_rate = {fix.params['to']:g}" in fix.code
+
+
+def _synthetic_creep(pace: float, n: int = 40, start: float = 2.3, noise: float = 0.0, seed: int = 0):
+    """Synthetic: a straight creep losing ``pace`` of its start level per epoch."""
+    rng = np.random.default_rng(seed)
+    y = start * (1 - pace * np.arange(n)) + noise * start * rng.normal(size=n)
+    return Run.from_columns("synthetic", {"loss": list(y)})
+
+
+@pytest.mark.parametrize("pace", [1e-4, 5e-4, 2e-3, 5e-3])
+def test_raise_factor_scales_the_run_to_a_workable_pace(pace):
+    f = features_of(_synthetic_creep(pace), Options())
+    factor, measured = raise_factor(f)
+    # pace is per starting level (the median of the first three epochs)
+    assert measured == pytest.approx(pace, rel=0.01)
+    assert factor == pytest.approx(min(max(RAISE_PACE / pace, RAISE_MIN), RAISE_MAX), rel=0.01)
+
+
+def test_a_rate_further_off_gets_a_larger_raise_on_real_runs():
+    """Real corpus runs: in every group, the run trained at 1/1000 of the healthy Adam rate
+    (flat) is told to raise it more than its twin variant at 1/100 (a creep)."""
+    factors: dict = {}
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            if row["fault"] in ("lr_too_low/flat_adam_1e-3x", "lr_too_low/creep_adam"):
+                report = diagnose(parse(row["csv"], row["run"]))
+                if report.conditions == ("lr_too_low",):
+                    group = row["run"].rsplit(".", 3)[0]
+                    factors.setdefault(group, {})[row["fault"]] = report.fixes[0].params["factor"]
+    pairs = [v for v in factors.values() if len(v) == 2]
+    assert len(pairs) >= 15
+    for v in pairs:
+        assert v["lr_too_low/flat_adam_1e-3x"] > v["lr_too_low/creep_adam"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(1e-5, 0.05), st.floats(1.01, 20), st.integers(0, 10_000))
+def test_a_slower_creep_never_gets_a_smaller_raise(pace, slower, seed):
+    fast = raise_factor(features_of(_synthetic_creep(pace, noise=1e-5, seed=seed), Options()))[0]
+    slow = raise_factor(features_of(_synthetic_creep(pace / slower, noise=1e-5, seed=seed),
+                                    Options()))[0]
+    assert RAISE_MIN <= fast <= RAISE_MAX and RAISE_MIN <= slow <= RAISE_MAX
+    assert slow >= fast * (1 - 1e-6) or slow == RAISE_MAX
+
+
+LR_ACTIONS = {"lower_learning_rate", "raise_learning_rate"}
+AUTOMATIC = {"lower_learning_rate", "raise_learning_rate", "clip_gradients", "early_stopping",
+             "train_longer"}
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda p: p.stem)
+def test_real_reports_size_the_rate_by_what_the_run_shows(path):
+    """Real fixture runs: one rate change at most, sized by the rule that fired."""
+    report = diagnose(path)
+    changes = [f for f in report.fixes if f.action in LR_ACTIONS]
+    assert len(changes) <= 1
+    for fix in report.fixes:
+        assert fix.automatic == (fix.action in AUTOMATIC), fix.action
+    if "lr_too_high" in report.conditions:
+        assert changes and changes[0].action == "lower_learning_rate"
+        blew_up = any(x.rule in BLOWUP_RULES for x in report.findings)
+        size = LOWER_BLOWUP if blew_up else LOWER_UNSTABLE
+        assert changes[0].params["factor"] == pytest.approx(size, rel=0.05)
+    if "lr_too_low" in report.conditions:
+        assert changes and changes[0].action == "raise_learning_rate"
+        assert RAISE_MIN <= changes[0].params["factor"] <= RAISE_MAX
+
+
+def test_the_range_test_snippet_runs_and_finds_a_rate():
+    """The pasted code works: on a real (small) Keras model it picks a finite rate."""
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    x_train = rng.normal(size=(1000, 8)).astype("float32")
+    y_train = (x_train[:, 0] + x_train[:, 1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(1e-6), loss="binary_crossentropy")
+    scope = {"keras": keras, "model": model, "x_train": x_train, "y_train": y_train}
+    exec(range_test_fix("lr_too_low").code, scope)
+    losses, rates = scope["losses"], scope["rates"]
+    best = rates[int(np.argmin(losses))]
+    assert 1e-5 < best < 10 and min(losses) < 0.5 * losses[0]
 
 
 def test_learning_rate_fix_without_a_logged_rate_uses_factors_or_the_given_rate():

@@ -44,10 +44,11 @@ def test_loss_nan_names_the_onset_epoch():
     assert "epoch 26" in finding.message
 
 
-def test_nan_from_the_first_epoch_points_at_the_data():
+def test_nan_from_the_first_epoch_points_at_the_data_after_the_rate():
     report = report_of({"loss": [math.nan] * 10})
     assert "lr_too_high" in report.conditions
-    assert report.fixes[0].action == "check_inputs"
+    # The one-line automatic change first, then the check a person makes.
+    assert [f.action for f in report.fixes[:2]] == ["lower_learning_rate", "check_inputs"]
 
 
 def test_loss_diverging():

@@ -226,9 +226,9 @@ def loss_flat(f, p):
 
     Why: a loss curve that never bends is step-size limited: each epoch moves
     the weights by about the same small amount. (Not judged when the logged
-    learning rate changes during the run: then the step size was not fixed.) Raising the learning rate
-    2-3x (or up to 10x for a near-flat curve) buys the same progress in a
-    fraction of the epochs.
+    learning rate changes during the run: then the step size was not fixed.) A small
+    step changes the loss in proportion to its size, so the run's own pace
+    says how many times larger the rate must be (see docs/fixes.md).
     """
     main = f.main
     if main is None or len(main) < 12:

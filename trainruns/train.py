@@ -50,8 +50,14 @@ def schedule_callbacks(spec) -> list:
     return []
 
 
-def train(spec) -> tuple[dict, str]:
-    """Fit ``spec``; return (history as plain floats, CSVLogger file text)."""
+def train(spec, adjust=None) -> tuple[dict, str]:
+    """Fit ``spec``; return (history as plain floats, CSVLogger file text).
+
+    ``adjust(model, fit_kwargs) -> fit_kwargs``, when given, may change the compiled
+    model's optimizer and the ``fit()`` arguments before training (the fix benchmark
+    applies a diagnosis's fixes this way); it runs after the seed is set, so the
+    initial weights are the ones the spec alone would get.
+    """
     import keras
     configure_tf()
     X, y, n_fit = build_data(spec.family, spec.train_size, spec.validation,
@@ -61,14 +67,18 @@ def train(spec) -> tuple[dict, str]:
     callbacks = schedule_callbacks(spec)
     if spec.lr_logged and not callbacks:
         callbacks.append(_lr_logger())
+    kwargs = dict(epochs=spec.epochs, batch_size=spec.batch_size,
+                  validation_split=spec.validation or 0.0,
+                  validation_freq=spec.validation_freq, shuffle=True, callbacks=callbacks,
+                  verbose=0)
+    if adjust is not None:
+        kwargs = adjust(model, kwargs)
     fd, path = tempfile.mkstemp(suffix=".csv")
     os.close(fd)
     try:
         # CSVLogger last: it sees the keys the LR callbacks put into the logs
-        hist = model.fit(X, y, epochs=spec.epochs, batch_size=spec.batch_size,
-                         validation_split=spec.validation or 0.0,
-                         validation_freq=spec.validation_freq, shuffle=True,
-                         callbacks=callbacks + [keras.callbacks.CSVLogger(path)], verbose=0)
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [keras.callbacks.CSVLogger(path)]
+        hist = model.fit(X, y, **kwargs)
         with open(path) as fh:
             text = fh.read()
     finally:

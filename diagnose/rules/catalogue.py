@@ -16,8 +16,13 @@ def catalogue_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def catalogue_markdown() -> str:
-    """Markdown catalogue for docs/rules.md (regenerate with scripts/generate_rule_docs.py)."""
+def catalogue_markdown(cure_rates: dict | None = None) -> str:
+    """Markdown catalogue for docs/rules.md (regenerate with scripts/generate_rule_docs.py).
+
+    ``cure_rates``: the summary ``benchmarks/fixes.py --save`` writes
+    (docs/cure_rates.json); when given, the catalogue ends with each fix's
+    measured cure rate.
+    """
     out = [
         "# Rule catalogue",
         "",
@@ -41,5 +46,31 @@ def catalogue_markdown() -> str:
                     "|---|---|---|---|"]
             out += [f"| `{n}` | {o.default:g} | {o.doc} | {o.chosen_on} |"
                     for n, o in r.options.items()]
+    if cure_rates:
+        out += ["", *_cure_rate_section(cure_rates)]
     return "\n".join(out) + "\n"
+
+
+def _cure_rate_section(s: dict) -> list[str]:
+    """Each first fix's measured cure rate (docs/fixes.md says what the actions change)."""
+    out = ["## Fixes: how often they cure", "",
+           f"Measured by `benchmarks/fixes.py` on {s['runs']} faulty runs of the corpus's "
+           f"{s['split']} families: the report's first fix applied alone, the run retrained from "
+           "the same seed and initial weights, and judged cured when its outcome meets the healthy "
+           "criteria against the healthy twin (never by this tool's verdict). *2 rounds*: all "
+           "automatic fixes, then the fixes of the new report when it is still faulty. What each "
+           "action changes is in [fixes.md](fixes.md).", "",
+           "| first fix | automatic | runs | cured by it alone | cured in 2 rounds | made worse |",
+           "|---|---|---|---|---|---|"]
+    for action, r in sorted(s["by_action"].items(), key=lambda kv: -kv[1]["runs"]):
+        n = r["runs"]
+        name = action if action.startswith("(") else f"`{action}`"
+        out.append(f"| {name} | {'yes' if r['automatic'] else 'no'} | {n} | "
+                   f"{_share(r['cured_alone'], n)} | {_share(r['cured_2_rounds'], n)} | "
+                   f"{_share(r['worse_alone'], n)} |")
+    return out
+
+
+def _share(k: int, n: int) -> str:
+    return f"{k}/{n} ({100 * k / n:.0f}%)"
 

@@ -122,12 +122,13 @@ def twin_measure(twin_row: dict, twin_spec) -> dict:
 
 @dataclass(frozen=True)
 class Job:
-    """One retraining: ``spec`` (a ``trainruns.specs.Spec``), and the automatic fixes
-    to apply with :func:`diagnose.keras.apply_fixes` (``Fix.to_dict()`` form)."""
+    """One retraining: ``spec`` (a ``trainruns.specs.Spec``), and the rounds of automatic
+    fixes to apply, one :func:`diagnose.keras.apply_fixes` call per round, in order
+    (each round a tuple of fixes in ``Fix.to_dict()`` form)."""
 
     key: Any
     spec: Any
-    fixes: tuple[dict, ...] = ()
+    rounds: tuple[tuple[dict, ...], ...] = ()
 
 
 @dataclass
@@ -157,13 +158,13 @@ def _one(job: Job) -> Result:
     state: dict = {}
 
     def adjust(model, kwargs):
-        if not job.fixes:
-            return kwargs
         from diagnose.keras import apply_fixes
 
-        report = {"fixes": list(job.fixes)}
-        kwargs, applied, _ = apply_fixes(report, model, **kwargs)
-        state["changes"] = [a.change for a in applied]
+        changes = []
+        for fixes in job.rounds:
+            kwargs, applied, _ = apply_fixes({"fixes": list(fixes)}, model, **kwargs)
+            changes += [a.change for a in applied]
+        state["changes"] = changes
         state["callbacks"] = kwargs.get("callbacks") or []
         return kwargs
 

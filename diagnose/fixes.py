@@ -42,7 +42,7 @@ LR_SPREAD = 3.0
 # scaled up to a workable one: losing RAISE_PACE of its starting level per
 # epoch. Clipped to [RAISE_MIN, RAISE_MAX]; a loss that never moved at all
 # gets RAISE_MAX.
-RAISE_PACE = 0.05
+RAISE_PACE = 0.2
 RAISE_MIN, RAISE_MAX = 3.0, 1000.0
 
 
@@ -135,6 +135,32 @@ def early_stopping_fix(f: Features, condition: str) -> Fix | None:
               "best_epoch": replay.best_epoch, "best_value": replay.best,
               "saved_epochs": replay.saved_epochs}
     return Fix("early_stopping", params, text, code, condition, automatic=True)
+
+
+def still_best_fix(f: Features) -> Fix | None:
+    """For a healthy run whose last epoch was its best and that was still falling: more epochs.
+
+    On a run this short (under 6 points) or still materially falling, the
+    last epoch being the best says the run ended before it levelled off;
+    twice the epochs, guarded by EarlyStopping, costs nothing if it levels
+    off sooner.
+    """
+    monitor = f.monitor
+    if monitor is None or monitor.direction != "min" or len(monitor) < 2:
+        return None
+    if monitor.best_index != len(monitor) - 1 or not (len(monitor) < 6 or monitor.still_falling):
+        return None
+    last = int(round(f.run.epochs[-1]))
+    epochs = 2 * last
+    stop = {"monitor": monitor.name, "mode": "min", "patience": 5, "restore_best_weights": True}
+    return Fix(
+        "train_longer", {"epochs": epochs, "projected": None, "early_stopping": stop},
+        f"The last epoch was the best ({monitor.name} {fmt(monitor.last)} at epoch "
+        f"{epoch_str(monitor.last_epoch)}): train for {epochs} epochs; EarlyStopping keeps the "
+        f"extra ones from costing anything if it levels off sooner.",
+        f"model.fit(..., epochs={epochs}, callbacks=[keras.callbacks.EarlyStopping("
+        f"monitor=\"{monitor.name}\", patience=5, restore_best_weights=True)])",
+        "healthy", automatic=True)
 
 
 def _lr_change(f: Features, factor: float, spread: float, condition: str, why: str) -> Fix:

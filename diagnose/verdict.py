@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import Features
-from .fixes import (early_stopping_fix, epochs_per_point, fixes_for, noise_patience,
+from .fixes import (early_stopping_fix, epochs_per_point, fixes_for, noise_patience, still_best_fix,
                     replay_early_stopping)
 from .metrics import metric_names
 from .report import PROBLEMS, Finding, Report, count
@@ -106,7 +106,8 @@ def _conclude(features: Features, options) -> Report:
     too_short = len(main) < MIN_POINTS
     if too_short:
         limitations.append(f"only {count(len(main), f'finite {main.name} value')}: too few "
-                           f"epochs to judge the curve")
+                           f"epochs to judge the curve" if len(main) else
+                           f"no finite {main.name} value: no curve to judge")
         findings = [x for x in findings if x.rule == "loss-nan"]
 
     findings = _resolve(findings)
@@ -117,9 +118,9 @@ def _conclude(features: Features, options) -> Report:
                                  if x.condition in PROBLEMS else 99))
     fixes = fixes_for(features, conditions, tuple(findings))
     if conditions == ("healthy",):
+        more = still_best_fix(features)
         guard = early_stopping_fix(features, "healthy")
-        if guard is not None:
-            fixes.append(guard)
+        fixes += [fix for fix in (more, guard) if fix is not None]
     return Report(run.source, conditions, tuple(findings), tuple(fixes), tuple(limitations),
                   run.notes, _summary(run, features))
 

@@ -123,8 +123,10 @@ def test_a_rate_further_off_gets_a_larger_raise_on_real_runs():
                     factors.setdefault(group, {})[row["fault"]] = report.fixes[0].params["factor"]
     pairs = [v for v in factors.values() if len(v) == 2]
     assert len(pairs) >= 15
-    for v in pairs:
-        assert v["lr_too_low/flat_adam_1e-3x"] > v["lr_too_low/creep_adam"]
+    flat = np.array([v["lr_too_low/flat_adam_1e-3x"] for v in pairs])
+    creep = np.array([v["lr_too_low/creep_adam"] for v in pairs])
+    assert (flat >= creep).all()
+    assert ((flat > creep) | (creep == RAISE_MAX)).all()  # equal only at the cap
 
 
 @settings(max_examples=60, deadline=None)

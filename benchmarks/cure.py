@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -104,6 +105,11 @@ def judge(history: dict, chance: float, validation_freq: int, twin: dict,
 
     n = len(history.get("loss", []))
     kept = n if kept_epochs is None else max(1, min(kept_epochs, n))
+    if kept < 3:
+        # EarlyStopping restored epoch 1 or 2: a model that never trained is not cured,
+        # and the criteria need a curve to judge.
+        kept_loss, best = kept_and_best(history, kept, validation_freq)
+        return Outcome(frozenset({"kept_an_early_epoch"}), kept, n, kept_loss, best)
     h = {"loss": history["loss"][:kept]}
     if history.get("val_loss"):
         h["val_loss"] = history["val_loss"][: max(1, kept // validation_freq)]
@@ -181,13 +187,57 @@ def _one(job: Job) -> Result:
     return Result(job.key, history, text, kept, state.get("changes", []), time.time() - t)
 
 
+def signature(job: Job) -> str:
+    """What a retraining depends on: the spec and the fixes (not the job's key)."""
+    text = repr(job.spec) + json.dumps(job.rounds, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def retrain(jobs: Iterable[Job], processes: int = 2,
-            progress: Callable[[int, int, Result], None] | None = None) -> Iterator[Result]:
-    """Train ``jobs`` over ``processes`` spawned workers, yielding results as they finish."""
+            progress: Callable[[int, int, Result], None] | None = None,
+            cache: Path | None = None) -> Iterator[Result]:
+    """Train ``jobs`` over ``processes`` spawned workers, yielding results as they finish.
+
+    ``cache``: a JSON-lines file of finished trainings by :func:`signature`. Training is
+    deterministic (same seed, deterministic ops), so a job already in it is not
+    trained again; new results are appended as they come.
+    """
     jobs = list(jobs)
+    done: dict[str, dict] = {}
+    if cache is not None and cache.exists():
+        with cache.open() as fh:
+            done = {d["signature"]: d for d in map(json.loads, fh)}
+    todo = []
+    for i, job in enumerate(jobs, 1):
+        d = done.get(signature(job))
+        if d is None:
+            todo.append(job)
+            continue
+        result = Result(job.key, d["history"], d["csv"], d["kept_epochs"], d["changes"],
+                        d["seconds"], d["error"])
+        if progress is not None:
+            progress(i, len(jobs), result)
+        yield result
+    if not todo:
+        return
+    sink = None
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        sink = cache.open("a")
+    sigs = {job.key: signature(job) for job in todo}
     ctx = mp.get_context("spawn")
-    with ctx.Pool(processes, initializer=_init, maxtasksperchild=20) as pool:
-        for i, result in enumerate(pool.imap_unordered(_one, jobs, chunksize=1), 1):
-            if progress is not None:
-                progress(i, len(jobs), result)
-            yield result
+    try:
+        with ctx.Pool(processes, initializer=_init, maxtasksperchild=20) as pool:
+            for i, result in enumerate(pool.imap_unordered(_one, todo, chunksize=1),
+                                       len(jobs) - len(todo) + 1):
+                if sink is not None and result.error is None:
+                    sink.write(json.dumps({"signature": sigs[result.key], **{
+                        k: getattr(result, k) for k in ("history", "csv", "kept_epochs",
+                                                        "changes", "seconds", "error")}}) + "\n")
+                    sink.flush()
+                if progress is not None:
+                    progress(i, len(jobs), result)
+                yield result
+    finally:
+        if sink is not None:
+            sink.close()

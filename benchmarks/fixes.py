@@ -176,10 +176,18 @@ def _judge(case: Case, res) -> Outcome:
     if res.error:
         print(f"  retraining failed: {res.key}: {res.error}", flush=True)
         return Outcome(frozenset({"error"}), 0, 0, math.inf, math.inf)
-    return judge(res.history, case.chance, case.spec.validation_freq, case.twin, res.kept_epochs)
+    try:
+        return judge(res.history, case.chance, case.spec.validation_freq, case.twin,
+                     res.kept_epochs)
+    except Exception as exc:  # one run the criteria cannot read must not lose the others
+        print(f"  cannot judge {res.key}: {type(exc).__name__}: {exc}", flush=True)
+        return Outcome(frozenset({"error"}), 0, 0, math.inf, math.inf)
 
 
-def run(cases: list[Case], jobs: int) -> None:
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "fixes.jsonl"
+
+
+def run(cases: list[Case], jobs: int, cache: Path | None = CACHE) -> None:
     """Train every arm: first, round 1 and generic together, then round 2."""
     def progress(i, n, res):
         print(f"[{i}/{n}] {res.key[0]} {res.key[1]} {res.seconds:.1f}s", flush=True)
@@ -204,7 +212,7 @@ def run(cases: list[Case], jobs: int) -> None:
         else:
             todo.append(_job(key, plan))
     results = {}
-    for res in retrain(todo, jobs, progress):
+    for res in retrain(todo, jobs, progress, cache):
         results[res.key] = res
         by_run[res.key[0]].arms[res.key[1]] = _judge(by_run[res.key[0]], res)
         by_run[res.key[0]].seconds[res.key[1]] = res.seconds
@@ -234,7 +242,7 @@ def run(cases: list[Case], jobs: int) -> None:
             c.arms["round2"] = c.arms["round1"]
         else:
             todo.append(_job((c.row["run"], "round2"), plan))
-    for res in retrain(todo, jobs, progress):
+    for res in retrain(todo, jobs, progress, cache):
         c = by_run[res.key[0]]
         c.arms["round2"], c.seconds["round2"] = _judge(c, res), res.seconds
 
@@ -270,6 +278,8 @@ def summary(cases: list[Case]) -> dict:
         by_condition[name] = {
             "runs": len(cs),
             **{f"cured_{arm}": sum(c.arms[arm].cured for c in cs) for arm in ARMS},
+            "cured_by_manual": sum(c.arms["round2"].cured and bool(set(c.actions["round2"]) & set(MANUAL))
+                                   for c in cs),
             "better": sum(_better(c.before, c.arms["round2"]) for c in cs),
             "worse": sum(_worse(c.before, c.arms["round2"]) for c in cs),
             "vs_twin": _vs_twin(cs, "round2"),
@@ -288,25 +298,30 @@ def summary(cases: list[Case]) -> dict:
         row["cured_alone"] += c.arms["first"].cured
         row["cured_2_rounds"] += c.arms["round2"].cured
         row["worse_alone"] += _worse(c.before, c.arms["first"])
-    return {"by_condition": by_condition, "by_action": by_action}
+    minutes = {arm: round(sum(c.seconds.get(arm, 0.0) for c in cases) / 60, 1) for arm in ARMS}
+    return {"by_condition": by_condition, "by_action": by_action, "training_minutes": minutes}
 
 
 def table(s: dict) -> list[str]:
     lines = [f"{'condition':13} {'runs':>4}  {'first fix':>12} {'round 1':>12} {'2 rounds':>12}"
-             f"  {'better':>12} {'worse':>12} {'vs twin':>7} | {'generic':>12} {'better':>12}"
-             f" {'worse':>12} {'vs twin':>7}"]
+             f" {'manual':>6}  {'better':>12} {'worse':>12} {'vs twin':>7} | {'generic':>12}"
+             f" {'better':>12} {'worse':>12} {'vs twin':>7}"]
     for name, r in s["by_condition"].items():
         n = r["runs"]
         lines.append(f"{name:13} {n:>4}  {_pct(r['cured_first'], n):>12} "
-                     f"{_pct(r['cured_round1'], n):>12} {_pct(r['cured_round2'], n):>12}  "
+                     f"{_pct(r['cured_round1'], n):>12} {_pct(r['cured_round2'], n):>12} "
+                     f"{r['cured_by_manual']:>6}  "
                      f"{_pct(r['better'], n):>12} {_pct(r['worse'], n):>12} "
                      f"{_ratio(r['vs_twin']):>7} | {_pct(r['cured_generic'], n):>12} "
                      f"{_pct(r['generic_better'], n):>12} {_pct(r['generic_worse'], n):>12} "
                      f"{_ratio(r['generic_vs_twin']):>7}")
+    m = s["training_minutes"]
     lines.append("first fix: the report's first fix alone; round 1: all its automatic fixes (or its "
-                 "first manual one); 2 rounds: once more when still diagnosed faulty. better / "
+                 "first manual one); 2 rounds: once more when still diagnosed faulty; manual: of "
+                 "those cured, how many needed a manual fix (carried out through the spec). better / "
                  "worse: after 2 rounds. vs twin: median of the kept model's monitored loss over "
                  "the healthy twin's final one. generic: the peers' advice for the true condition.")
+    lines.append("minutes of training: " + ", ".join(f"{arm} {m[arm]:g}" for arm in ARMS))
     return lines
 
 
@@ -339,6 +354,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="write per-run results here")
     ap.add_argument("--save", help="write the summary tables here (docs/cure_rates.json)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help=f"train everything again (default: reuse the deterministic trainings "
+                         f"in {CACHE.relative_to(CACHE.parents[1])})")
     args = ap.parse_args(argv)
     from trainruns.specs import grid
 
@@ -358,7 +376,7 @@ def main(argv=None) -> int:
                                 twin_spec.validation_freq, twin).kept_loss
         cases.append(case)
     print(f"{len(cases)} faulty runs from the {args.split} families", flush=True)
-    run(cases, args.jobs)
+    run(cases, args.jobs, None if args.no_cache else CACHE)
     minutes = (time.time() - t0) / 60
     train_min = sum(sum(c.seconds.values()) for c in cases) / 60
     s = summary(cases)

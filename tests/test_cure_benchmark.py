@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks.cure import chance_of, corpus_rows, history_of, judge, twin_measure
+from benchmarks.cure import (Job, chance_of, corpus_rows, history_of, judge, signature,
+                             twin_measure)
 from benchmarks.fixes import generic_plan, manual_spec, plan_for
 from trainruns.specs import grid
 
@@ -105,3 +106,22 @@ def test_the_generic_advice_is_the_peers_advice_for_the_true_condition():
     assert fix["action"] == "lower_learning_rate" and fix["params"]["factor"] == 0.1
     (fix,), = generic_plan(s, ["overfitting"], False).rounds
     assert fix["params"]["patience"] == 5 and fix["params"]["monitor"] == "loss"
+
+
+def test_a_model_restored_to_its_first_epochs_is_not_cured(corpus):
+    rows, specs = corpus
+    row = next(r for r in rows.values() if r["fault"] == "healthy/twin")
+    spec = specs[row["run"]]
+    t = twin_measure(row, spec)
+    outcome = judge(row["history"], chance_of(spec), spec.validation_freq, t, kept_epochs=1)
+    assert not outcome.cured and outcome.kept_epochs == 1
+    assert judge(row["history"], chance_of(spec), spec.validation_freq, t).cured
+
+
+def test_a_cached_training_is_found_by_what_it_trains_not_by_its_name():
+    s = _spec()
+    lower = {"action": "lower_learning_rate", "params": {"factor": 0.01}, "automatic": True}
+    a, b = Job(("run", "first"), s, ((lower,),)), Job(("run", "round1"), s, ((lower,),))
+    assert signature(a) == signature(b)
+    assert signature(a) != signature(Job(("run", "first"), s, ((dict(lower, params={"factor": 0.1}),),)))
+    assert signature(a) != signature(Job(("run", "first"), replace(s, dropout=0.2), ((lower,),)))

@@ -22,7 +22,7 @@ import keras
 from absl import logging
 
 from ..engine import Analyzer, Options
-from ..fixes import MIN_PATIENCE
+from ..fixes import BLOWUP_RULES, MIN_PATIENCE
 from ..report import Action, Finding, Report
 from . import optimizer as optimizers
 from .batches import BatchEvent, BatchWatch
@@ -30,8 +30,10 @@ from .distribution import is_chief
 from .monitor import Monitor
 
 ACTIONS = ("warn", "act")
-# Findings that mean the run is being lost as it goes: acted on at once.
-BLOW_UP_RULES = ("loss-nan", "loss-diverging")
+# Findings that mean the run blew up (NaN, divergence, a blow-up that froze
+# the units or knocked the model back to chance): acted on at once. The
+# engine's own list, so a blow-up the report sizes as one is acted on as one.
+BLOW_UP_RULES = tuple(BLOWUP_RULES)
 # Findings that describe every run in progress ("still improving: train longer"):
 # news only once training has ended, so the final report says them, no notice.
 UNTIL_THE_END = ("still-improving",)
@@ -211,8 +213,14 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._start(f"{self.model.name} (live)")
         self._chief = is_chief(self.model)
         if self._keeps_weights:
+            if self.repair:
+                # Its slots must exist before the first copy of its state: a
+                # NaN in epoch 1 rewinds to it.
+                optimizers.build(self.model)
             # The weights fit() starts from: what a NaN in epoch 1 rewinds to.
             self._best = self._rewind_to = self._snapshot(-1)
+            if self.repair:
+                self._initial = self._best  # kept: a blow-up in epoch 1 rewinds to it
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
@@ -288,7 +296,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
             self._blown_up = True
             reason = f"lr_too_high ({blow_up.rule}): {blow_up.message}"
             if self._can_rewind():
-                self._rewind(epoch, reason, _lower_factor(segment))
+                self._rewind(epoch, reason, _lower_factor(segment), blow_up.epochs)
             else:
                 self._stop(epoch, reason)
             return
@@ -319,6 +327,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
         if self._repairs >= self.repair or self._rewind_to is None:
             return False
         fixed = self._rate_is_fixed()
+        if fixed is None and not optimizers.fits(self.model.optimizer, self._rewind_to.optimizer):
+            fixed = "the optimizer's variables changed after its state was copied"
         if fixed is None:
             return True
         self._note_once(f"{fixed}: a blown-up run was stopped instead of repaired")
@@ -345,11 +355,15 @@ class DiagnoseCallback(keras.callbacks.Callback):
             params["best_epoch"] = self._best.epoch + 1
         self._record(epoch, "stop_training", params, reason)
 
-    def _rewind(self, epoch: int, reason: str, factor: float) -> None:
+    def _rewind(self, epoch: int, reason: str, factor: float, where: tuple[float, ...]) -> None:
         optimizer = self.model.optimizer
         old = optimizers.learning_rate(optimizer)
         new = max(old * factor, self.min_lr)
-        target = self._rewind_to
+        # Back to weights from before the blow-up began (its finding's first
+        # epoch): a first epoch that exploded leaves every later epoch dead,
+        # however much one of them "improved" on it.
+        began = where[0] if where else math.inf
+        target = self._rewind_to if self._rewind_to.epoch + 1 <= began else self._initial
         self.model.set_weights(target.weights)
         optimizers.restore_state(optimizer, target.optimizer)
         self._set_rate(optimizer, new)
@@ -398,6 +412,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._blew_up_in_batch = event
         self._say(f"\nDiagnoseCallback: {event.message}")
         if self.action == "act" and not self._stopped and not self._can_rewind():
+            self._blown_up = True  # so the weights fit() started from may be restored
             self._stop(event.epoch - 1, f"lr_too_high (loss-nan): {event.message}")
 
     def _snapshot(self, epoch: int) -> Snapshot:
@@ -475,6 +490,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._first_spike: BatchEvent | None = None
         self._best: Snapshot | None = None  # restored at the end (restore_best_weights)
         self._rewind_to: Snapshot | None = None  # what a repair rewinds to
+        self._initial: Snapshot | None = None  # the weights fit() started from (repair only)
         self._last_epoch: int | None = None
         self._plateau_wait = 0
         self._fruitless_reductions = 0  # plateau reductions since the last new best

@@ -40,14 +40,33 @@ def set_learning_rate(optimizer, value: float) -> None:
     optimizer.learning_rate = float(value)
 
 
+def build(model) -> None:
+    """Create the optimizer's slots now, as ``fit()`` does under a distribution strategy.
+
+    On TensorFlow without a strategy Keras builds the optimizer at the first
+    training step, so a copy of its state taken at ``on_train_begin`` would
+    hold only the iteration count and the rate (2 variables, where Adam has
+    6 on a one-layer model), and could not be restored over the built one.
+    ``Trainer._symbolic_build`` makes this very call before training.
+    """
+    optimizer = model.optimizer
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
 def state(optimizer) -> list[np.ndarray]:
     """A copy of the optimizer's variables (iterations, learning rate, slots)."""
     return [np.array(v.numpy()) for v in optimizer.variables]  # as save_own_variables reads them
 
 
+def fits(optimizer, values: list[np.ndarray]) -> bool:
+    """True when a copy from :func:`state` can be restored over the optimizer as it is now."""
+    return len(optimizer.variables) == len(values)
+
+
 def restore_state(optimizer, values: list[np.ndarray]) -> None:
-    variables = optimizer.variables
-    if len(variables) != len(values):
-        raise ValueError(f"optimizer has {len(variables)} variables, the copy {len(values)}")
-    for variable, value in zip(variables, values):
+    if not fits(optimizer, values):
+        raise ValueError(f"optimizer has {len(optimizer.variables)} variables, the copy "
+                         f"{len(values)}")
+    for variable, value in zip(optimizer.variables, values):
         variable.assign(value)

@@ -34,7 +34,7 @@ def diagnose(source: Any, **options: Any) -> Report:
             input format, the most bytes read from a file: 256 MB by
             default); everything else is an :class:`~diagnose.engine.Options`
             field (``monitor``, ``loss``, ``metric``, ``learning_rate``,
-            ``select``, ``ignore``, ``rules``).
+            ``select``, ``ignore``, ``rules``, ``optimizer``).
 
     Returns:
         The :class:`~diagnose.report.Report`. A run longer than

@@ -41,6 +41,9 @@ class Options:
         ignore: skip these rules (a list, or a comma-separated string).
         rules: per-rule threshold overrides, ``{"val-loss-rising": {"min_rise": 1.2}}``;
             each value a finite number, not negative.
+        optimizer: the class name of the run's optimizer in ``keras.optimizers``
+            (``"SGD"``), when known (the live callback knows it); code snippets
+            then build that optimizer. Without it they show ``Adam``.
 
     Every field is checked when the Options are made (scikit-learn style):
     a wrong value raises ``ValueError`` or ``TypeError`` naming the argument,
@@ -54,12 +57,20 @@ class Options:
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    optimizer: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("monitor", "loss", "metric"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise TypeError(_expected(name, "a series name (str) or None", value))
+        if self.optimizer is not None:
+            # It is pasted into code: a class name and nothing else.
+            what = 'a class name such as "SGD", or None'
+            if not isinstance(self.optimizer, str):
+                raise TypeError(_expected("optimizer", what, self.optimizer))
+            if not self.optimizer.isidentifier():
+                raise ValueError(_expected("optimizer", what, self.optimizer))
         object.__setattr__(self, "learning_rate", _learning_rate(self.learning_rate))
         object.__setattr__(self, "select", None if self.select is None
                            else _rule_names("select", self.select))

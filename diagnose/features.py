@@ -192,9 +192,13 @@ class Features:
     """The series a diagnosis is about, as :class:`Curve` objects."""
 
     def __init__(self, run: Run, loss: str | None = None, monitor: str | None = None,
-                 metric: str | None = None, learning_rate: float | None = None):
+                 metric: str | None = None, learning_rate: float | None = None,
+                 optimizer: str | None = None):
         self.run = run
         self._given_learning_rate = learning_rate
+        # The optimizer's class name in keras.optimizers, when the caller knows it
+        # (a log does not say): what code snippets build.
+        self.optimizer = optimizer
         self.notes: list[str] = []
         parsed = {m.name: m for m in metric_names(run.names) if run.has(m.name)}
         self.metrics = parsed

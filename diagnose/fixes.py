@@ -251,7 +251,8 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
         fixes.append(Fix("clip_gradients", {"clipnorm": 1.0},
                          "Clip gradients so that one bad batch cannot throw the weights out of "
                          "the valley: clipnorm=1.0 on the optimizer.",
-                         "optimizer = keras.optimizers.Adam(learning_rate=..., clipnorm=1.0)",
+                         f"optimizer = keras.optimizers.{f.optimizer or DEFAULT_OPTIMIZER}("
+                         f"learning_rate=..., clipnorm=1.0)",
                          "lr_too_high", automatic=True))
     if "overfitting" in conditions:
         stop = early_stopping_fix(f, "overfitting")
@@ -325,24 +326,33 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
                 "model.fit(x_train[:32], y_train[:32], epochs=50, verbose=0)\n"
                 "print(model.evaluate(x_train[:32], y_train[:32]))  # should be near zero",
                 "lr_too_low"))
-        fixes.append(range_test_fix("lr_too_low"))
+        fixes.append(range_test_fix("lr_too_low", f.optimizer))
     return fixes
 
 
-def range_test_fix(condition: str) -> Fix:
-    """The learning-rate range test: the fastest way to find the rate when one run cannot."""
+def range_test_fix(condition: str, optimizer: str | None = None) -> Fix:
+    """The learning-rate range test: the fastest way to find the rate when one run cannot.
+
+    ``optimizer``: the run's optimizer class in ``keras.optimizers``, when known;
+    the probe is compiled with it instead of Adam.
+    """
+    code = LR_RANGE_TEST_CODE if optimizer is None else _LR_RANGE_TEST.format(
+        optimizer=optimizer, comment="this run's optimizer class")
     return Fix(
         "lr_range_test", {"start": 1e-7, "stop": 10.0, "steps": 200},
         "To find the rate directly, run a learning-rate range test on a copy of the model: 200 "
         "batches with the rate growing from 1e-7 to 10, then take a rate 10 times below the one "
         "where the loss was lowest.",
-        LR_RANGE_TEST_CODE, condition)
+        code, condition)
 
 
-LR_RANGE_TEST_CODE = """\
+# The optimizer code snippets build when the run's own is not known (a log does not say).
+DEFAULT_OPTIMIZER = "Adam"
+
+_LR_RANGE_TEST = """\
 import numpy as np
 probe = keras.models.clone_model(model)  # same architecture, fresh weights
-probe.compile(optimizer=keras.optimizers.Adam(), loss=model.loss)  # or your optimizer
+probe.compile(optimizer=keras.optimizers.{optimizer}(), loss=model.loss)  # {comment}
 steps, rates, raw, losses = 200, np.geomspace(1e-7, 10.0, 200), [], []
 def ramp(batch, logs):
     probe.optimizer.learning_rate.assign(rates[batch])
@@ -354,3 +364,4 @@ def record(batch, logs):  # Keras logs the epoch's running mean: recover each ba
 probe.fit(x_train, y_train, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[
     keras.callbacks.LambdaCallback(on_train_batch_begin=ramp, on_train_batch_end=record)])
 print("learning rate:", rates[int(np.argmin(losses))] / 10)"""
+LR_RANGE_TEST_CODE = _LR_RANGE_TEST.format(optimizer=DEFAULT_OPTIMIZER, comment="or your optimizer")

@@ -72,7 +72,7 @@ def features_of(run: Run, options) -> Features:
     else:
         run = bin_long_run(run, MAX_JUDGED_EPOCHS)
     return Features(run, loss=options.loss, monitor=options.monitor, metric=options.metric,
-                    learning_rate=options.learning_rate)
+                    learning_rate=options.learning_rate, optimizer=options.optimizer)
 
 
 def conclude(features: Features, options) -> Report:

@@ -212,3 +212,18 @@ def test_a_long_run_judged_in_bins_speaks_in_epochs():
     assert float(report.summary["best_epoch"]).is_integer()
     stop = next(f for f in report.fixes if f.action == "early_stopping")
     assert stop.params["patience"] >= 20  # Keras epochs, not bins
+
+
+def test_code_snippets_build_the_runs_own_optimizer_when_it_is_known():
+    # Real runs: SGD blew up to NaN (lr_too_high); a rate of 1e-6 never moved (lr_too_low).
+    for name, action in (("digits_high_sgd_nan", "clip_gradients"),
+                         ("cls5_low_1e-6", "lr_range_test")):
+        path = FIXTURES / f"{name}.json"
+        today = next(f for f in diagnose(path).fixes if f.action == action).code
+        assert "keras.optimizers.Adam(" in today  # a log does not say which optimizer ran
+        named = next(f for f in diagnose(path, optimizer="SGD").fixes if f.action == action).code
+        assert "keras.optimizers.SGD(" in named and "Adam" not in named
+    with pytest.raises(ValueError, match="optimizer must be a class name"):
+        Options(optimizer="keras.optimizers.SGD")
+    with pytest.raises(TypeError, match="optimizer must be a class name"):
+        Options(optimizer=3)

@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 
 from .report import Report, count
+from .rules.base import fmt
 
 # ANSI colours by condition: red for an unstable run, yellow for the others,
 # green for healthy. Dim marks notes.
@@ -27,10 +28,11 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 
 def _number(value) -> str:
+    """An epoch or a loss as people write them: 12, 0.3258, 1.2e+20 (never 21 digits)."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}" if not value.is_integer() else f"{value:.0f}"
+        return f"{value:.0f}" if value.is_integer() and abs(value) < 1e6 else fmt(value)
     return str(value)
 
 
@@ -61,7 +63,9 @@ def summary_line(report: Report) -> str:
     if s.get("loss") and s.get("loss_start") is not None and s.get("monitor") != s.get("loss"):
         parts.append(f"{s['loss']} {_number(s['loss_start'])} -> {_number(s.get('loss_end'))}")
     if s.get("learning_rate") is not None:
-        parts.append(f"lr {s['learning_rate']:g}")
+        # The rate the run started with, and where it ended when something changed it.
+        end = s.get("learning_rate_end")
+        parts.append(f"lr {s['learning_rate']:g}" + (f" -> {end:g}" if end is not None else ""))
     return " · ".join(parts)
 
 

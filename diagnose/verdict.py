@@ -148,6 +148,8 @@ def _resolve(findings: list[Finding]) -> list[Finding]:
 def _summary(run: Run, f: Features) -> dict:
     summary: dict = {"epochs": len(run) * epochs_per_point(f), "granularity": run.granularity,
                      "learning_rate": f.learning_rate, "loss": f.loss_name}
+    if f.learning_rate_changes:  # a schedule, ReduceLROnPlateau or the live callback set it
+        summary["learning_rate_end"] = f.learning_rate_changes[-1][1]
     main, monitor = f.main, f.monitor
     if main is not None and len(main):
         summary.update(loss_start=float(main.y[0]), loss_end=float(main.y[-1]))

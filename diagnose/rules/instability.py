@@ -33,15 +33,20 @@ def loss_nan(f, p):
             "best_before": float(before.min()) if len(before) else None,
             "from_first_epoch": len(before) == 0,
         }
-        if len(before) == 0:
+        later = curve.x[curve.x > first]  # finite again after it (a rewound or repaired run)
+        share = (f"{len(curve.bad_epochs)} of {curve.n_logged} logged epochs "
+                 f"{'is' if len(curve.bad_epochs) == 1 else 'are'} NaN/inf")
+        if len(before) == 0 and len(later) == 0:
             message = (f"{curve.name} is NaN/inf from the first epoch on: check the inputs for "
                        f"NaN/inf and the loss/activation pairing (from_logits) before the learning rate")
+        elif len(before) == 0:
+            message = (f"{curve.name} was NaN/inf from the first epoch and finite again from epoch "
+                       f"{epoch_str(later[0])}; {share}")
         else:
             trend = ("after climbing from " + fmt(before.min()) + " to " + fmt(before[-1])
                      if before[-1] > before.min() + 3 * curves.noise_scale(before) else
                      "after " + fmt(before[-1]))
-            message = (f"{curve.name} became NaN/inf at epoch {epoch_str(first)} {trend}; "
-                       f"{len(curve.bad_epochs)} of {curve.n_logged} logged epochs are NaN/inf")
+            message = f"{curve.name} became NaN/inf at epoch {epoch_str(first)} {trend}; {share}"
         # A training loss that blows up is the textbook symptom; a validation
         # loss that does while training stays finite is a weaker sign.
         conf = 0.95 if curve is f.train else 0.7

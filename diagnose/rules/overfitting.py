@@ -9,6 +9,11 @@ from ..report import Finding
 from .base import THIS_VERSION, Option, confidence, epoch_str, fmt, rule
 
 
+def _times(ratio: float) -> str:
+    """A ratio as a whole number, or in powers of ten when it has more digits than anyone reads."""
+    return f"{ratio:.0f}" if ratio < 1e6 else fmt(ratio)
+
+
 def _train_at(t, epoch: float) -> float:
     """The training loss level around ``epoch`` (median of up to 3 points)."""
     i = int(np.searchsorted(t.x, epoch))
@@ -165,6 +170,6 @@ def val_stalled(f, p):
                 "train_at_best": at_best, "train_final": t.tail, "ratio": v.tail / t.tail}
     message = (f"{v.name} has not improved since epoch {epoch_str(v.best_epoch)} ({fmt(v.best)}; "
                f"about {fmt(v.tail)} at the end) while {t.name} fell from {fmt(at_best)} to "
-               f"about {fmt(t.tail)}, {v.tail / t.tail:.0f} times below it")
+               f"about {fmt(t.tail)}, {_times(v.tail / t.tail)} times below it")
     return Finding("val-stalled", "overfitting", (v.best_epoch, v.last_epoch), evidence, message,
                    confidence(v.tail / (p.min_ratio * t.tail), 4.0))

@@ -23,7 +23,7 @@ from absl import logging
 
 from ..engine import Analyzer, Options
 from ..fixes import BLOWUP_RULES, MIN_PATIENCE
-from ..report import Action, Finding, Report
+from ..report import Action, Finding, Report, count
 from . import optimizer as optimizers
 from .batches import BatchEvent, BatchWatch
 from .distribution import is_chief
@@ -38,10 +38,13 @@ BLOW_UP_RULES = tuple(BLOWUP_RULES)
 # news only once training has ended, so the final report says them, no notice.
 UNTIL_THE_END = ("still-improving",)
 # Plateau reductions in a row that brought no new best before the callback
-# stops the run: a plateau that survives a rate 8x lower is not a step-size
-# problem, and halving on to 1e-15 (ReduceLROnPlateau with min_lr=0 does)
-# only slows a run that has converged.
-MAX_FRUITLESS_REDUCTIONS = 3
+# stops the run. On 11 fixture and mild-overfitting runs (two-head model, MAE
+# regression, class weights) no second or third cut ever found a new best:
+# with 3 the callback ran 6-7 epochs past EarlyStopping(patience=5) +
+# ReduceLROnPlateau(patience=2) for the same kept loss, with 1 at most one.
+# Halving on to 1e-15 (ReduceLROnPlateau with min_lr=0 does) only slows a
+# run that has converged.
+MAX_FRUITLESS_REDUCTIONS = 1
 # A rewind lowers the learning rate by the report's sized fix; this when it has none.
 REWIND_FACTOR = 0.1
 
@@ -80,20 +83,21 @@ class DiagnoseCallback(keras.callbacks.Callback):
     Every epoch feeds the logs to the diagnosis engine; the first time a
     condition (``overfitting``, ``underfitting``, ``lr_too_high``,
     ``lr_too_low``) becomes clear, one line says which rule saw it, at which
-    epoch, and the evidence. At the end the full report is printed and kept
-    in :attr:`report`. With ``action="act"`` it also acts, each action logged
-    in ``report.actions``:
+    epoch, and the evidence. The full report is kept in :attr:`report` (and
+    printed at the end with ``print_report=True``). With ``action="act"`` it
+    also acts, each action logged in ``report.actions``:
 
-    - the loss became NaN/inf or diverges: stop (like ``TerminateOnNaN``),
-      or with ``repair=N`` rewind to the best weights and lower the learning
-      rate by the report's sized factor, up to N times;
+    - the loss blew up (NaN/inf, divergence, a first epoch that exploded and
+      froze the units, a collapse to chance): stop (like ``TerminateOnNaN``),
+      or with ``repair=N`` rewind to weights from before the blow-up and
+      lower the learning rate by the report's sized factor, up to N times;
     - overfitting is confirmed and ``monitor`` has not improved for
       ``patience`` epochs: stop (like ``EarlyStopping``);
     - ``monitor`` has not improved for ``patience`` epochs and the rules see
       neither overfitting nor a too-low rate: multiply the learning rate by
-      ``factor`` (like ``ReduceLROnPlateau``; at most 3 times in a row
-      without a new best, and never a rate another callback or a schedule
-      sets);
+      ``factor`` (like ``ReduceLROnPlateau``; never a rate another callback
+      or a schedule sets); when that brings no new best within another
+      ``patience`` epochs, stop as converged;
     - at the end, with ``restore_best_weights``: restore the weights of the
       best epoch (as ``EarlyStopping`` does).
 
@@ -117,10 +121,11 @@ class DiagnoseCallback(keras.callbacks.Callback):
         mode: ``"auto"``, ``"min"`` or ``"max"``: whether ``monitor`` should
             go down or up. ``"auto"`` infers it from the name.
         patience: epochs without improvement before a plateau or an
-            overfitting run is acted on. ``None`` (default) derives it from
-            the run's own noise, as the report's ``EarlyStopping`` fix does
-            (the longest stretch without a new best before the best, plus one;
-            3 to 20).
+            overfitting run is acted on; with ``validation_freq`` > 1, epochs
+            on which ``monitor`` was logged, as Keras' ``EarlyStopping``
+            counts them. ``None`` (default) derives it from the run's own
+            noise, as the report's ``EarlyStopping`` fix does (the longest
+            stretch without a new best before the best, plus one; 3 to 20).
         min_delta: a change of ``monitor`` smaller than this is no improvement.
         restore_best_weights: at the end of training, restore the weights of
             the epoch with the best ``monitor`` value (only with
@@ -129,15 +134,21 @@ class DiagnoseCallback(keras.callbacks.Callback):
             acting on it (a warm-up). A NaN/inf loss is acted on regardless.
         factor: learning rate multiplier on a plateau (0 < factor < 1).
         min_lr: the learning rate is never lowered below this.
-        repair: how many times a blown-up run may be rewound to its best
-            weights with a lower learning rate instead of stopped. Keeps a
-            copy of the optimizer's state along with the weights.
+        repair: how many times a blown-up run may be rewound to its last
+            good weights (from before the blow-up began; the weights ``fit()``
+            started from after a blow-up in the first epoch) with a lower
+            learning rate instead of stopped. Keeps a copy of the optimizer's
+            state along with the weights, and of the starting weights.
         batch_checks: also watch the training loss batch by batch: NaN/inf is
             seen (and, with ``action="act"``, stopped) within the epoch, and
             loss spikes are reported. O(1) work per batch on numbers Keras
             already passes to callbacks.
-        verbose: 0 is silent; 1 (default) prints a notice per new condition
-            and per action, and the full report at the end.
+        verbose: ``"auto"`` (default) follows ``fit(verbose=...)``: silent at
+            0, else as 1. 0 prints nothing; 1 (or more) prints one line per
+            new condition and per action (warnings about the setup, such as a
+            rate it cannot set, are Python warnings either way).
+        print_report: print the full report (``str(callback.report)``) when
+            training ends, whatever the verbosity.
         options: a :class:`diagnose.engine.Options` for the engine (rule
             selection and thresholds).
 
@@ -160,7 +171,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
                  patience: int | None = None, min_delta: float = 0.0,
                  restore_best_weights: bool | None = None, start_from_epoch: int = 0,
                  factor: float = 0.5, min_lr: float = 0.0, repair: int = 0,
-                 batch_checks: bool = False, verbose: int = 1, options: Options | None = None):
+                 batch_checks: bool = False, verbose: int | str = "auto",
+                 print_report: bool = False, options: Options | None = None):
         super().__init__()
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
@@ -174,6 +186,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
         if restore_best_weights and action != "act":
             raise ValueError("restore_best_weights=True needs action='act' "
                              "(warn never touches the model)")
+        if verbose != "auto" and not (isinstance(verbose, int) and verbose >= 0):
+            raise ValueError(f'verbose must be "auto", 0 or 1, got {verbose!r}')
         self.action = action
         self.monitor = monitor
         self.patience = patience
@@ -185,6 +199,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self.repair = repair
         self.batch_checks = batch_checks
         self.verbose = verbose
+        self.print_report = print_report
         options = options or Options()
         # The default monitor is the engine's own default (the main loss's validation twin).
         self.options = replace(options, monitor=monitor) if monitor != "val_loss" else options
@@ -210,7 +225,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
     # --- Keras hooks ------------------------------------------------------
     @_guarded
     def on_train_begin(self, logs=None):
-        self._start(f"{self.model.name} (live)")
+        self._start(f"{self.model.name} (live)", optimizers.class_name(self.model.optimizer))
         self._chief = is_chief(self.model)
         if self._keeps_weights:
             if self.repair:
@@ -224,6 +239,16 @@ class DiagnoseCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
+        if self._rate_logged is not None:
+            # The last epoch's logs, after every callback had them: a rate there
+            # that is not the one this callback wrote was written by a callback
+            # placed after it (LearningRateScheduler, ReduceLROnPlateau), which
+            # owns the rate. Seen before this callback could change it: its
+            # earliest plateau action comes at the end of epoch 2.
+            then, ours = self._rate_logged
+            if self.action == "act" and then.get("learning_rate") is not ours:
+                self._rate_managed_elsewhere = True
+            self._rate_logged = None
         self._blew_up_in_batch = None
         if self._batches is not None:
             self._batches.begin_epoch(epoch)
@@ -239,8 +264,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
         logs = {} if logs is None else logs
-        if self.action == "act":
-            self._watch_learning_rate(logs)
+        self._watch_learning_rate(logs)
         values = _numbers(logs)
         self._analyzer.add_epoch(values, epoch + 1)
         if self._segment is not self._analyzer:
@@ -284,8 +308,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
             self._record(self._last_epoch, "restore_best_weights", {"epoch": kept + 1},
                          f"restored {where}: {why}")
         report = self.report
-        if report is not None:
-            self._say(str(report))  # the text report, as the diagnose command prints it
+        if report is not None and self.print_report and self._chief:
+            _print(str(report))  # the text report, as the diagnose command prints it
         return report
 
     # --- deciding -----------------------------------------------------------
@@ -314,7 +338,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
             self._stop(epoch, f"overfitting ({overfitting.rule}): {overfitting.message}")
         elif (self._plateau_wait >= patience
               and not {"overfitting", "lr_too_low"}.intersection(segment.conditions)):
-            self._lower_learning_rate(epoch, patience)
+            self._lower_learning_rate(epoch, segment)
 
     def _blow_up(self, segment: Report) -> Finding | None:
         if self._blew_up_in_batch is not None:
@@ -369,24 +393,27 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._set_rate(optimizer, new)
         self._repairs += 1
         # Judge what follows on its own: the blow-up before the rewind is dealt with.
-        self._segment = Analyzer(self.options, self._source)
+        self._segment = Analyzer(self._engine_options, self._source)
         self._monitor.wait = self._plateau_wait = 0
         params = {"to_epoch": target.epoch + 1, "factor": factor, "from": _sig(old),
                   "to": _sig(new), "repairs_left": self.repair - self._repairs}
         self._record(epoch, "rewind", params, reason)
 
-    def _lower_learning_rate(self, epoch: int, patience: int) -> None:
+    def _lower_learning_rate(self, epoch: int, segment: Report) -> None:
         fixed = self._rate_is_fixed()
         if fixed is not None:
             self._note_once(f"{fixed}: it was not lowered on plateaus")
             return
+        best_epoch = self._monitor.best_epoch
+        stalled = (f"{self._monitor.tracking} has not improved for "
+                   f"{count(epoch - best_epoch, 'epoch')} (best {self._monitor.best:.4g} at epoch "
+                   f"{best_epoch + 1})")
         if self._fruitless_reductions >= MAX_FRUITLESS_REDUCTIONS:
             # Converged (or quietly overfitting): more epochs cannot beat the best
             # epoch, whose weights are restored at the end. EarlyStopping would
             # have stopped here too; the run is stopped while it no longer improves.
-            self._stop(epoch, f"converged: the learning rate was lowered "
-                              f"{MAX_FRUITLESS_REDUCTIONS} times without a new best "
-                              f"{self._monitor.tracking}")
+            self._stop(epoch, f"converged: {stalled}, nor since the learning rate was lowered "
+                              f"at epoch {self._last_reduction + 1}")
             return
         optimizer = self.model.optimizer
         old = optimizers.learning_rate(optimizer)
@@ -396,10 +423,11 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._set_rate(optimizer, new)
         self._plateau_wait = 0
         self._fruitless_reductions += 1
-        best_epoch = self._monitor.best_epoch
-        reason = (f"{self._monitor.tracking} has not improved for {patience} epochs (best "
-                  f"{self._monitor.best:.4g} at epoch {best_epoch + 1}); "
-                  f"the rules see no overfitting")
+        self._last_reduction = epoch
+        # In epochs, not validations (with validation_freq=3, 3 validations are 9 epochs),
+        # and "no overfitting" only where the rules could judge it.
+        unjudged = next((x for x in segment.limitations if "overfitting cannot" in x), None)
+        reason = f"{stalled}; " + (f"{unjudged} yet" if unjudged else "the rules see no overfitting")
         self._record(epoch, "lower_learning_rate",
                      {"factor": self.factor, "from": _sig(old), "to": _sig(new)}, reason)
 
@@ -426,8 +454,10 @@ class DiagnoseCallback(keras.callbacks.Callback):
         # scheduler or ReduceLROnPlateau owns the rate, and would undo our changes.
         if "learning_rate" in logs or (self._rate is not None and rate != self._rate):
             self._rate_managed_elsewhere = True
-        if rate is not None:
-            logs.setdefault("learning_rate", rate)  # the History, and so the engine, see it
+        if rate is not None and "learning_rate" not in logs:
+            # The History, and so the engine, see it: fixes then give rates, not factors.
+            logs["learning_rate"] = rate
+            self._rate_logged = (logs, logs["learning_rate"])
         self._rate = rate
 
     def _set_rate(self, optimizer, rate: float) -> None:
@@ -465,23 +495,33 @@ class DiagnoseCallback(keras.callbacks.Callback):
             self._say(f"\nDiagnoseCallback: {note}")
 
     def _say(self, text: str) -> None:
-        if not (self.verbose and self._chief):
-            return
-        if keras.utils.is_interactive_logging_enabled():
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-        else:
-            logging.info(text)
+        """One notice, at verbose 1 (or "auto" under fit(verbose=1 or 2)), on the chief only."""
+        if self._chief and self._verbosity():
+            _print(text)
+
+    def _verbosity(self) -> int:
+        if self.verbose != "auto":
+            return min(self.verbose, 1)
+        # fit() hands its own verbose to every callback's params ("auto" means 1).
+        return 0 if (self.params or {}).get("verbose", "auto") == 0 else 1
 
     # --- state ------------------------------------------------------------------
     @property
     def _keeps_weights(self) -> bool:
         return self.action == "act" and bool(self.restore_best_weights or self.repair)
 
-    def _start(self, source: str) -> None:
-        """Forget the previous fit(): every fit() is diagnosed on its own, as EarlyStopping does."""
+    def _start(self, source: str, optimizer: str | None = None) -> None:
+        """Forget the previous fit(): every fit() is diagnosed on its own, as EarlyStopping does.
+
+        ``optimizer``: the run's optimizer class, for the code snippets of the
+        report's fixes (unless the options name one).
+        """
         self._source = source
-        self._analyzer = Analyzer(self.options, source)
+        if optimizer is not None and self.options.optimizer is None:
+            self._engine_options = replace(self.options, optimizer=optimizer)
+        else:
+            self._engine_options = self.options
+        self._analyzer = Analyzer(self._engine_options, source)
         self._segment = self._analyzer  # what decisions read: the run since the last rewind
         self._monitor.reset()
         self._report: Report | None = None
@@ -494,16 +534,27 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._last_epoch: int | None = None
         self._plateau_wait = 0
         self._fruitless_reductions = 0  # plateau reductions since the last new best
+        self._last_reduction = -1  # 0-based epoch of the last plateau reduction
         self._repairs = 0
         self._blown_up = False
         self._rate: float | None = None  # the learning rate at the last epoch end
         self._rate_managed_elsewhere = False
+        self._rate_logged: tuple[dict, float] | None = None  # (the logs, the rate written there)
         self._stopped = False
         self._chief = True
         self._notes: list[str] = []
         self._announced = ""  # the last notice, so an action on it does not repeat it
         self.actions: list[Action] = []
         self.first_seen: dict[str, int] = {}  # condition -> 1-based epoch it was first reported
+
+
+def _print(text: str) -> None:
+    """Print as Keras' own callbacks do: stdout, or absl logging when interactive logging is off."""
+    if keras.utils.is_interactive_logging_enabled():
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    else:
+        logging.info(text)
 
 
 def _numbers(logs: Mapping[str, object]) -> dict[str, float]:

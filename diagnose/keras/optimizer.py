@@ -24,6 +24,18 @@ def learning_rate(optimizer) -> float | None:
     return float(rate)
 
 
+def class_name(optimizer) -> str | None:
+    """The optimizer's class name in ``keras.optimizers`` ("SGD"), for code snippets.
+
+    Under mixed precision, the class of the optimizer the ``LossScaleOptimizer``
+    wraps. None for a class that ``keras.optimizers`` does not hold (a custom
+    one, a multi-optimizer): a snippet cannot name it as ``keras.optimizers.X``.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    name = type(inner).__name__
+    return name if inner is not None and getattr(keras.optimizers, name, None) is type(inner) else None
+
+
 def settable(optimizer) -> bool:
     """True when the learning rate is a variable that can be assigned.
 

@@ -341,8 +341,10 @@ def test_warn_mode_and_arguments_are_checked_at_construction():
 
 # --- processes ---------------------------------------------------------------------------------
 
-def run_python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_python(code: str, timeout: int = 120, backend: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
 
@@ -395,3 +397,75 @@ def test_mirrored_strategy_on_two_cpu_replicas():
     assert report["source"] == "sequential (live)" and report["actions"]
     assert printed.count("sequential (live)") == 1  # the final report, printed once
 
+
+JAX_RUN = """
+    try:
+        import jax  # noqa: F401
+    except Exception as exc:  # not installed, or no wheel for this platform
+        print(f"NO JAX: {type(exc).__name__}: {exc}")
+        raise SystemExit(0)
+    import json
+    import keras, numpy as np
+    from sklearn.datasets import load_digits, make_moons
+    from diagnose import diagnose
+    from diagnose.keras import DiagnoseCallback
+
+    assert keras.backend.backend() == "jax"
+
+    def mlp(inputs, hidden, outputs, optimizer):
+        model = keras.Sequential([keras.Input((inputs,))]
+                                 + [keras.layers.Dense(u, activation="relu") for u in hidden]
+                                 + [keras.layers.Dense(outputs, activation="softmax")])
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        return model
+
+    # warn: an overfitting run (60 training rows), the live verdict is the offline one
+    x, y = make_moons(n_samples=1000, noise=0.3, random_state=0)
+    x = x.astype("float32")
+    keras.utils.set_random_seed(0)
+    model = mlp(2, (256, 256, 256), 2, keras.optimizers.Adam(1e-2))
+    warn = DiagnoseCallback(verbose=0)
+    history = model.fit(x[:60], y[:60], validation_data=(x[500:], y[500:]), epochs=30,
+                        batch_size=16, verbose=0, callbacks=[warn])
+    assert not warn.disabled, warn.error
+    assert warn.report.conditions == diagnose(history.history).conditions
+    assert "overfitting" in warn.first_seen and warn.report.actions == ()
+
+    # act: SGD at 2 with momentum diverges: rewound (weights and the optimizer's state) at a
+    # lower rate, it learns
+    keras.utils.set_random_seed(0)
+    model = mlp(2, (32, 32), 2, keras.optimizers.SGD(2.0, momentum=0.9))
+    act = DiagnoseCallback(action="act", repair=1, verbose=0)
+    history = model.fit(x, y, validation_split=0.25, epochs=10, batch_size=32, verbose=0,
+                        callbacks=[act])
+    assert not act.disabled, act.error
+    rewind = act.report.actions[0]
+    assert rewind.action == "rewind" and rewind.params["to"] < 2.0 / 100
+    assert float(model.optimizer.learning_rate.numpy()) == np.float32(rewind.params["to"])
+    assert history.history["loss"][-1] < 0.5
+
+    # act: nothing to learn (seeded numpy): the run is stopped and the weights of the best
+    # epoch restored
+    rng = np.random.default_rng(0)
+    noise, coins = rng.normal(size=(400, 4)).astype("float32"), rng.integers(0, 2, 400)
+    keras.utils.set_random_seed(0)
+    model = mlp(4, (4,), 2, keras.optimizers.Adam(1e-2))
+    act = DiagnoseCallback(action="act", verbose=0)
+    history = model.fit(noise, coins, validation_split=0.25, epochs=40, batch_size=32,
+                        verbose=0, callbacks=[act])
+    assert not act.disabled, act.error
+    done = [a.action for a in act.report.actions]
+    assert done[-2:] == ["stop_training", "restore_best_weights"], done
+    kept = history.history["val_loss"][act.report.actions[-1].params["epoch"] - 1]
+    now = model.evaluate(noise[300:], coins[300:], verbose=0)  # validation_split's rows
+    assert abs(now - kept) <= 1e-4 * kept, (now, kept)
+    print("JAX OK", json.dumps(done))
+"""
+
+
+def test_warn_and_act_under_the_jax_backend():
+    done = run_python(JAX_RUN, timeout=300, backend="jax")
+    if done.stdout.startswith("NO JAX"):
+        pytest.skip(f"the JAX backend cannot be tested here: {done.stdout.strip()}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "JAX OK" in done.stdout

@@ -6,10 +6,10 @@ held-out families, which no threshold or fix size was chosen on):
 1. diagnose its CSV log, exactly as a user would;
 2. **first**: apply the report's first fix alone and retrain from the same seed
    and initial weights;
-3. **round 1**: apply all its automatic fixes (``diagnose.keras.apply_fixes``);
-   a report whose fixes are all manual has its first manual fix applied the way
-   its text says, through the generator's spec (``Dropout(0.2)`` after each
-   hidden block, twice the units, half the dropout and L2);
+3. **round 1**: apply all its automatic fixes (``diagnose.keras.apply_fixes``)
+   and its first manual fix that a spec can carry out, the way its text says
+   (``Dropout(0.2)`` after each hidden block; twice the units and half the
+   regularization; half the dropout and L2);
 4. **round 2**: when the round-1 run is still diagnosed faulty, apply the fixes
    of its new report on top, and retrain once more;
 5. **generic**: the advice peers print, given the true condition: divide the
@@ -101,8 +101,11 @@ def manual_spec(spec, fix: dict):
     if action == "add_regularization":
         return replace(spec, dropout=max(spec.dropout, params.get("dropout", 0.2)))
     if action == "reduce_regularization":
-        return replace(spec, dropout=spec.dropout * 0.5, l2=spec.l2 * 0.5)
+        return replace(spec, dropout=spec.dropout * params.get("dropout_factor", 0.5),
+                       l2=spec.l2 * params.get("l2_factor", 0.5))
     if action == "increase_capacity":
+        less = params.get("regularization_factor", 1.0)
+        spec = replace(spec, dropout=spec.dropout * less, l2=spec.l2 * less)
         if spec.architecture == "linear" or not spec.hidden:  # "or one more layer"
             return replace(spec, architecture="mlp" if spec.architecture == "linear"
                            else spec.architecture, hidden=(32,))
@@ -124,17 +127,18 @@ class Plan:
 
 
 def plan_for(spec, fixes: list[dict], only_first: bool, base: Plan | None = None) -> Plan:
-    """Apply ``fixes`` (a report's, as dicts) on top of ``base``."""
+    """Apply ``fixes`` (a report's, as dicts) on top of ``base``: its automatic fixes and
+    its first manual fix the benchmark can carry out, as a user reading it would
+    (``only_first``: the first fix alone)."""
     base = base or Plan(spec)
     chosen = fixes[:1] if only_first else fixes
     auto = tuple(f for f in chosen if f.get("automatic"))
     new_spec, actions = base.spec, tuple(f["action"] for f in auto)
-    if not auto:
-        for f in chosen:
-            changed = manual_spec(base.spec, f) if f["action"] in MANUAL else None
-            if changed is not None:
-                new_spec, actions = changed, (f["action"],)
-                break
+    for f in chosen:
+        changed = manual_spec(base.spec, f) if f["action"] in MANUAL else None
+        if changed is not None:
+            new_spec, actions = changed, actions + (f["action"],)
+            break
     rounds = base.rounds + ((auto,) if auto else ())
     return Plan(new_spec, rounds, base.actions + actions)
 
@@ -316,8 +320,8 @@ def table(s: dict) -> list[str]:
                      f"{_pct(r['generic_better'], n):>12} {_pct(r['generic_worse'], n):>12} "
                      f"{_ratio(r['generic_vs_twin']):>7}")
     m = s["training_minutes"]
-    lines.append("first fix: the report's first fix alone; round 1: all its automatic fixes (or its "
-                 "first manual one); 2 rounds: once more when still diagnosed faulty; manual: of "
+    lines.append("first fix: the report's first fix alone; round 1: all its automatic fixes and its "
+                 "first manual one; 2 rounds: once more when still diagnosed faulty; manual: of "
                  "those cured, how many needed a manual fix (carried out through the spec). better / "
                  "worse: after 2 rounds. vs twin: median of the kept model's monitored loss over "
                  "the healthy twin's final one. generic: the peers' advice for the true condition.")

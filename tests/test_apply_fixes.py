@@ -247,6 +247,24 @@ def test_the_first_fix_to_set_something_wins():
     assert [c.patience for c in kwargs["callbacks"]] == [4]
 
 
+def test_an_alternative_is_applied_only_when_what_it_replaces_was_not():
+    lower = fix("lower_learning_rate", factor=0.1)
+    clip = fix("clip_gradients", clipnorm=1.0, alternative_to="lower_learning_rate")
+    net = model(keras.optimizers.SGD(0.1))
+    _, applied, _ = apply_fixes(report(lower, clip), net)
+    assert [a.skipped for a in applied] == [False, True]
+    assert applied[1].change == ("Not applied: it is the alternative to the lower_learning_rate "
+                                 "fix, which was applied.")
+    assert not _inner_clipnorm(net)
+    alone = model(keras.optimizers.SGD(0.1))
+    _, applied, _ = apply_fixes(report(clip), alone)
+    assert not applied[0].skipped and _inner_clipnorm(alone) == 1.0
+
+
+def _inner_clipnorm(net: keras.Model):
+    return net.optimizer.clipnorm
+
+
 def test_fixes_that_are_not_automatic_are_returned_in_report_order():
     regularize = fix("add_regularization", automatic=False, dropout=0.2, l2=1e-4)
     newer = fix("warmup", epochs=3, start_factor=0.1)  # automatic, but unknown to this version
@@ -358,13 +376,14 @@ def test_a_diagnosed_fixture_run_applies_and_trains(name, condition):
     assert condition in diagnosed.conditions
     net = model(keras.optimizers.Adam(0.01))
     kwargs, applied, manual = apply_fixes(diagnosed, net, epochs=2)
-    assert applied and not any(a.skipped for a in applied)
+    # Only an alternative to an applied fix is skipped (clipping, once the rate is lowered).
+    assert applied and all(a.skipped == ("alternative_to" in a.fix.params) for a in applied)
     assert [a.fix for a in applied] + manual == sorted(
         diagnosed.fixes, key=lambda f: not (f.automatic and f.action in apply_module._ACTIONS))
     by_action = {a.fix.action: a.fix.params for a in applied}
     if condition == "lr_too_high":
         assert rate(net) == pytest.approx(0.01 * by_action["lower_learning_rate"]["factor"])
-        assert net.optimizer.clipnorm == by_action["clip_gradients"]["clipnorm"]
+        assert not net.optimizer.clipnorm  # the alternative to the rate cut
     else:
         (stop,) = kwargs["callbacks"]
         assert stop.patience == by_action["early_stopping"]["patience"]

@@ -75,8 +75,9 @@ def test_manual_fixes_are_carried_out_as_their_text_says():
     halved = manual_spec(replace(s, dropout=0.8, l2=1.0),
                          {"action": "reduce_regularization", "params": {"dropout_factor": 0.5}})
     assert (halved.dropout, halved.l2) == (0.4, 0.5)
-    wider = manual_spec(s, {"action": "increase_capacity", "params": {"width_factor": 2}})
-    assert wider.hidden == (64, 32)
+    wider = manual_spec(replace(s, dropout=0.4), {"action": "increase_capacity", "params": {
+        "width_factor": 2, "regularization_factor": 0.5}})
+    assert wider.hidden == (64, 32) and wider.dropout == 0.2
     linear = manual_spec(replace(s, architecture="linear", hidden=()),
                          {"action": "increase_capacity", "params": {"width_factor": 2}})
     assert linear.architecture == "mlp" and linear.hidden  # "or one more layer"
@@ -94,6 +95,10 @@ def test_plans_apply_automatic_fixes_first_and_one_manual_fix_otherwise():
     assert both.rounds == ((lower, clip),) and both.spec == s
     manual = plan_for(s, [check, wider], only_first=False)
     assert manual.rounds == () and manual.actions == ("increase_capacity",)
+    mixed = plan_for(s, [wider, lower], only_first=False)  # a user does both
+    assert mixed.rounds == ((lower,),) and mixed.actions == ("lower_learning_rate",
+                                                              "increase_capacity")
+    assert mixed.spec.hidden == tuple(2 * u for u in s.hidden)
     assert not plan_for(s, [check], only_first=False).changes_anything
     again = plan_for(s, [lower], only_first=False, base=both)  # round 2 stacks on round 1
     assert again.rounds == ((lower, clip), (lower,))

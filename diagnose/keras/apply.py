@@ -137,7 +137,9 @@ def apply_fixes(report: Report | Mapping[str, Any], model: keras.Model,
 
     When a later fix would set what an earlier one set (the learning rate,
     clipping, early stopping, the epochs, the batch size), the first one wins
-    and the later one is recorded with ``skipped=True``. Automatic fixes of an
+    and the later one is recorded with ``skipped=True``; so is a fix whose
+    ``params["alternative_to"]`` names an action already applied (clipping
+    is the alternative to lowering the rate, for a rate you keep). Automatic fixes of an
     action this version does not know (``warmup``, or one from a newer
     version) are returned in ``manual``, like the fixes that are not automatic.
 
@@ -217,12 +219,18 @@ class _Fixer:
         self.kwargs = fit_kwargs  # apply_fixes' own dict: ** made it
         self.callbacks = list(callbacks or ())
         self.claimed: dict[str, Fix] = {}  # what is set -> the fix that set it
+        self.done: set[str] = set()  # the actions applied so far
 
     def apply(self, fix: Fix, method: str, args: dict[str, Any]) -> Applied:
         try:
-            return Applied(fix, getattr(self, method)(fix, **args))
+            instead = fix.params.get("alternative_to")
+            if instead in self.done:
+                raise _Skip(f"it is the alternative to the {instead} fix, which was applied")
+            applied = Applied(fix, getattr(self, method)(fix, **args))
         except _Skip as skip:
             return Applied(fix, f"Not applied: {skip}.", skipped=True)
+        self.done.add(fix.action)
+        return applied
 
     def fit_kwargs(self) -> dict[str, Any]:
         if self.callbacks or "callbacks" in self.kwargs:

@@ -262,7 +262,8 @@ def test_a_plateau_that_survives_a_rate_cut_ends_the_run():
     stop = next(a for a in actions if a.action == "stop_training")
     assert cuts and len(history.history["loss"]) < 80
     # One cut without a new best, then the stop: a cut that finds a new best resets the count.
-    assert stop.reason.startswith("converged") and f"lowered at epoch {cuts[-1].epoch:g}" in stop.reason
+    assert stop.reason.startswith("converged")
+    assert f"lowered at epoch {cuts[-1].epoch:g}" in stop.reason
 
 
 def test_a_monitor_that_is_not_logged_is_said_once_and_the_weights_are_kept(moons):
@@ -341,7 +342,8 @@ def test_warn_mode_and_arguments_are_checked_at_construction():
 
 # --- processes ---------------------------------------------------------------------------------
 
-def run_python(code: str, timeout: int = 120, backend: str | None = None) -> subprocess.CompletedProcess:
+def run_python(code: str, timeout: int = 120,
+               backend: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     if backend is not None:
         env["KERAS_BACKEND"] = backend

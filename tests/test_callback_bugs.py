@@ -298,7 +298,8 @@ def test_after_a_repair_the_report_does_not_say_nan_from_the_first_epoch_on(digi
     history = fit(model, *digits, callback, epochs=6)
     assert np.isnan(history.history["loss"][0]) and np.isfinite(history.history["loss"][1:]).all()
     nan = next(f for f in callback.report.findings if f.rule == "loss-nan")
-    assert "from the first epoch on" not in nan.message and "finite again from epoch 2" in nan.message
+    assert "from the first epoch on" not in nan.message
+    assert "finite again from epoch 2" in nan.message
     assert f"lr 20 -> {actions(callback, 'rewind')[0].params['to']:g}" in str(callback.report)
 
 
@@ -340,7 +341,8 @@ def test_a_run_without_validation_is_not_said_to_have_one(moons):
 
 # --- 9. a LearningRateScheduler owns the rate, wherever it stands in the list -----------------
 
-@pytest.mark.parametrize("scheduler_first", [True, False], ids=["scheduler-first", "callback-first"])
+@pytest.mark.parametrize("scheduler_first", [True, False],
+                         ids=["scheduler-first", "callback-first"])
 def test_a_learning_rate_scheduler_keeps_the_rate_in_either_order(scheduler_first):
     # Seeded numpy data with nothing to learn: the validation loss plateaus at once, and a
     # step schedule leaves the rate as it is for the first 10 epochs.

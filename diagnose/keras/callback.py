@@ -229,13 +229,12 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._chief = is_chief(self.model)
         if self._keeps_weights:
             if self.repair:
-                # Its slots must exist before the first copy of its state: a
-                # NaN in epoch 1 rewinds to it.
+                # Its slots must exist before the first copy of its state.
                 optimizers.build(self.model)
-            # The weights fit() starts from: what a NaN in epoch 1 rewinds to.
+            # The weights fit() starts from: what a blow-up in epoch 1 rewinds to,
+            # kept for the whole run when it may be repaired.
             self._best = self._rewind_to = self._snapshot(-1)
-            if self.repair:
-                self._initial = self._best  # kept: a blow-up in epoch 1 rewinds to it
+            self._initial = self._best if self.repair else None
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
@@ -427,7 +426,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
         # In epochs, not validations (with validation_freq=3, 3 validations are 9 epochs),
         # and "no overfitting" only where the rules could judge it.
         unjudged = next((x for x in segment.limitations if "overfitting cannot" in x), None)
-        reason = f"{stalled}; " + (f"{unjudged} yet" if unjudged else "the rules see no overfitting")
+        judged = f"{unjudged} yet" if unjudged else "the rules see no overfitting"
+        reason = f"{stalled}; {judged}"
         self._record(epoch, "lower_learning_rate",
                      {"factor": self.factor, "from": _sig(old), "to": _sig(new)}, reason)
 

@@ -33,7 +33,8 @@ def class_name(optimizer) -> str | None:
     """
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     name = type(inner).__name__
-    return name if inner is not None and getattr(keras.optimizers, name, None) is type(inner) else None
+    known = inner is not None and getattr(keras.optimizers, name, None) is type(inner)
+    return name if known else None
 
 
 def settable(optimizer) -> bool:

@@ -287,6 +287,8 @@ def summary(cases: list[Case]) -> dict:
             "better": sum(_better(c.before, c.arms["round2"]) for c in cs),
             "worse": sum(_worse(c.before, c.arms["round2"]) for c in cs),
             "vs_twin": _vs_twin(cs, "round2"),
+            "after_before": _after_before(cs, "round2"),
+            "generic_after_before": _after_before(cs, "generic"),
             "generic_better": sum(_better(c.before, c.arms["generic"]) for c in cs),
             "generic_worse": sum(_worse(c.before, c.arms["generic"]) for c in cs),
             "generic_vs_twin": _vs_twin(cs, "generic"),
@@ -308,23 +310,25 @@ def summary(cases: list[Case]) -> dict:
 
 def table(s: dict) -> list[str]:
     lines = [f"{'condition':13} {'runs':>4}  {'first fix':>12} {'round 1':>12} {'2 rounds':>12}"
-             f" {'manual':>6}  {'better':>12} {'worse':>12} {'vs twin':>7} | {'generic':>12}"
-             f" {'better':>12} {'worse':>12} {'vs twin':>7}"]
+             f" {'manual':>6}  {'better':>12} {'worse':>12} {'ratio':>5} {'vs twin':>7} |"
+             f" {'generic':>12} {'better':>12} {'worse':>12} {'ratio':>5} {'vs twin':>7}"]
     for name, r in s["by_condition"].items():
         n = r["runs"]
         lines.append(f"{name:13} {n:>4}  {_pct(r['cured_first'], n):>12} "
                      f"{_pct(r['cured_round1'], n):>12} {_pct(r['cured_round2'], n):>12} "
                      f"{r['cured_by_manual']:>6}  "
                      f"{_pct(r['better'], n):>12} {_pct(r['worse'], n):>12} "
-                     f"{_ratio(r['vs_twin']):>7} | {_pct(r['cured_generic'], n):>12} "
-                     f"{_pct(r['generic_better'], n):>12} {_pct(r['generic_worse'], n):>12} "
+                     f"{_ratio(r['after_before']):>5} {_ratio(r['vs_twin']):>7} | "
+                     f"{_pct(r['cured_generic'], n):>12} {_pct(r['generic_better'], n):>12} "
+                     f"{_pct(r['generic_worse'], n):>12} {_ratio(r['generic_after_before']):>5} "
                      f"{_ratio(r['generic_vs_twin']):>7}")
     m = s["training_minutes"]
     lines.append("first fix: the report's first fix alone; round 1: all its automatic fixes and its "
                  "first manual one; 2 rounds: once more when still diagnosed faulty; manual: of "
                  "those cured, how many needed a manual fix (carried out through the spec). better / "
-                 "worse: after 2 rounds. vs twin: median of the kept model's monitored loss over "
-                 "the healthy twin's final one. generic: the peers' advice for the true condition.")
+                 "worse: after 2 rounds; ratio: median of the kept model's monitored loss after / "
+                 "before; vs twin: median of it over the healthy twin's final one. generic: the "
+                 "peers' advice for the true condition.")
     lines.append("minutes of training: " + ", ".join(f"{arm} {m[arm]:g}" for arm in ARMS))
     return lines
 
@@ -342,6 +346,14 @@ def action_table(s: dict) -> list[str]:
 
 def _ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
+
+
+def _after_before(cs: list[Case], arm: str) -> float | None:
+    """Median of the kept model's monitored loss after / before (runs finite both times)."""
+    ratios = [c.arms[arm].kept_loss / c.before.kept_loss for c in cs
+              if math.isfinite(c.arms[arm].kept_loss) and math.isfinite(c.before.kept_loss)
+              and c.before.kept_loss > 0]
+    return statistics.median(ratios) if ratios else None
 
 
 def _vs_twin(cs: list[Case], arm: str) -> float | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .features import Curve, Features
-from .report import Finding, Fix
+from .report import Finding, Fix, count
 from .rules.base import epoch_str, fmt
 
 # Patience bounds for the EarlyStopping advice. Below 3, one noisy epoch
@@ -57,13 +57,8 @@ class EarlyStoppingReplay:
     saved_epochs: int
 
 
-def noise_patience(curve: Curve) -> int:
-    """A patience that outlasts the run's own noise.
-
-    The longest stretch without a new best *before* the best epoch is how
-    long noise alone kept this curve from improving while it was still
-    improving; a patience one longer would not have stopped it there.
-    """
+def longest_wait(curve: Curve) -> int:
+    """The longest stretch of logged points without a new best, before the best one."""
     better = np.less if curve.direction == "min" else np.greater
     y = curve.y[: curve.best_index + 1]
     longest = streak = 0
@@ -74,7 +69,17 @@ def noise_patience(curve: Curve) -> int:
         else:
             streak += 1
             longest = max(longest, streak)
-    return int(min(max(longest + 1, MIN_PATIENCE), MAX_PATIENCE))
+    return longest
+
+
+def noise_patience(curve: Curve) -> int:
+    """A patience that outlasts the run's own noise.
+
+    The longest stretch without a new best *before* the best epoch is how
+    long noise alone kept this curve from improving while it was still
+    improving; a patience one longer would not have stopped it there.
+    """
+    return int(min(max(longest_wait(curve) + 1, MIN_PATIENCE), MAX_PATIENCE))
 
 
 def replay_early_stopping(curve: Curve, patience: int, min_delta: float = 0.0) -> EarlyStoppingReplay:
@@ -124,12 +129,15 @@ def early_stopping_fix(f: Features, condition: str) -> Fix | None:
                 f"a guard: it keeps the weights of the best epoch ({epoch_str(replay.best_epoch)}, "
                 f"{monitor.name} {fmt(replay.best)}).")
     else:
-        text = (f"Stop at the best epoch: EarlyStopping with patience {patience} (the longest "
-                f"stretch without a new best before epoch {epoch_str(monitor.best_epoch)} was "
-                f"{patience - epochs_per_point(f)}) would have stopped at epoch "
-                f"{epoch_str(replay.stopped_epoch)}, "
-                f"kept the weights of epoch {epoch_str(replay.best_epoch)} ({monitor.name} "
-                f"{fmt(replay.best)}) and saved {replay.saved_epochs} epochs.")
+        wait = longest_wait(monitor)
+        why = (f"the longest stretch without a new best before epoch "
+               f"{epoch_str(monitor.best_epoch)} was {count(wait * epochs_per_point(f), 'epoch')}"
+               if wait + 1 >= MIN_PATIENCE else
+               f"{MIN_PATIENCE * epochs_per_point(f)} is the least that outlasts a noisy epoch")
+        text = (f"Stop at the best epoch: EarlyStopping with patience {patience} ({why}) would "
+                f"have stopped at epoch {epoch_str(replay.stopped_epoch)}, kept the weights of "
+                f"epoch {epoch_str(replay.best_epoch)} ({monitor.name} {fmt(replay.best)}) and "
+                f"saved {count(replay.saved_epochs, 'epoch')}.")
     params = {"monitor": monitor.name, "mode": mode, "patience": patience,
               "restore_best_weights": True, "stopped_epoch": replay.stopped_epoch,
               "best_epoch": replay.best_epoch, "best_value": replay.best,

@@ -227,3 +227,19 @@ def test_code_snippets_build_the_runs_own_optimizer_when_it_is_known():
         Options(optimizer="keras.optimizers.SGD")
     with pytest.raises(TypeError, match="optimizer must be a class name"):
         Options(optimizer=3)
+
+
+def test_the_patience_text_says_why_it_is_what_it_is():
+    """Synthetic: a validation loss that improves every epoch until its best never waited,
+    so a patience of 3 is the floor, not a measured stretch; one that waited 5 epochs is."""
+    x = np.arange(40.0)
+    train = 2.0 * np.exp(-x / 6) + 0.05
+    steady = np.r_[2.0 * np.exp(-x[:20] / 5) + 0.3, 0.3 + 0.02 * np.arange(1, 21)]
+    stop = next(f for f in diagnose(history(train, steady)).fixes if f.action == "early_stopping")
+    assert stop.params["patience"] == 3 and "the least that outlasts a noisy epoch" in stop.text
+    waited = steady.copy()
+    waited[5:10] = waited[4] + 0.01  # five epochs without a new best, then improving again
+    stop = next(f for f in diagnose(history(train, waited)).fixes if f.action == "early_stopping")
+    assert stop.params["patience"] == 6
+    assert "the longest stretch without a new best before epoch 21 was 5 epochs" in stop.text
+    assert " 1 epochs" not in stop.text

@@ -100,16 +100,19 @@ def manual_spec(spec, fix: dict):
     action, params = fix["action"], fix["params"]
     if action == "add_regularization":
         return replace(spec, dropout=max(spec.dropout, params.get("dropout", 0.2)))
+    if action in ("reduce_regularization", "increase_capacity"):
+        spec = replace(spec, dropout=spec.dropout * params.get("dropout_factor", 1.0),
+                       l2=spec.l2 * params.get("l2_factor", 1.0))
     if action == "reduce_regularization":
-        return replace(spec, dropout=spec.dropout * params.get("dropout_factor", 0.5),
-                       l2=spec.l2 * params.get("l2_factor", 0.5))
+        return spec
     if action == "increase_capacity":
-        less = params.get("regularization_factor", 1.0)
-        spec = replace(spec, dropout=spec.dropout * less, l2=spec.l2 * less)
+        floor = params.get("min_units", 1)
         if spec.architecture == "linear" or not spec.hidden:  # "or one more layer"
             return replace(spec, architecture="mlp" if spec.architecture == "linear"
-                           else spec.architecture, hidden=(32,))
-        return replace(spec, hidden=tuple(2 * u for u in spec.hidden), width=2 * spec.width)
+                           else spec.architecture, hidden=(max(32, floor),))
+        wider = params.get("width_factor", 2)
+        return replace(spec, hidden=tuple(max(wider * u, floor) for u in spec.hidden),
+                       width=max(wider * spec.width, floor))
     return None
 
 

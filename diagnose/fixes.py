@@ -37,6 +37,12 @@ LOWER_BLOWUP = 1 / 300
 # Spikes and oscillation on a loss that still came down: nearer the edge.
 LOWER_UNSTABLE = 1 / 100
 LR_SPREAD = 3.0
+# Regularization that holds a model below what it can learn: L2 strengths
+# span orders of magnitude (1e-5 to 1e-2 in common use), so a tenfold cut;
+# dropout is bounded, so half. A layer of one or two units cannot be helped
+# by doubling: at least MIN_UNITS (scripts/size_lr.py's calibration families).
+L2_CUT = 0.1
+MIN_UNITS = 32
 # A flat or creeping loss moves in proportion to the rate (a small step's
 # loss change is linear in its size), so the rate needed is the run's pace
 # scaled up to a workable one: losing RAISE_PACE of its starting level per
@@ -302,21 +308,26 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
             # Training accuracy below validation's names the cause (dropout or
             # augmentation holds training back): ahead of more epochs.
             fixes.insert(len(fixes) - (improving is not None), Fix(
-                "reduce_regularization", {"dropout_factor": 0.5, "l2_factor": 0.5},
+                "reduce_regularization", {"dropout_factor": 0.5, "l2_factor": L2_CUT},
                 f"Regularize less: the training accuracy ({held.evidence['train_accuracy']:.3f}) "
                 f"stays {held.evidence['gap']:.2f} below the validation accuracy; halve the "
-                f"dropout rates and L2 penalties (or the augmentation) and train again.",
-                "keras.layers.Dropout(rate / 2)  # for each Dropout layer; L2(l2 / 2) likewise",
+                f"dropout rates (or the augmentation) and cut L2 penalties tenfold, then train "
+                f"again.",
+                "keras.layers.Dropout(rate / 2)  # for each Dropout layer\n"
+                "kernel_regularizer=keras.regularizers.L2(l2 / 10)  # for each L2 penalty",
                 "underfitting"))
         if "stuck-at-chance" in by_rule or "plateau-high" in by_rule:
             # No automatic rate raise here: 2-3x on a run held down by a heavy L2
             # penalty made it unstable (4 of 14 held-out runs worse, none cured).
             fixes.append(Fix(
-                "increase_capacity", {"width_factor": 2, "regularization_factor": 0.5},
-                "Give the model more capacity (twice the units per layer, or one more layer) and "
-                "half the regularization (dropout, L2); if the accuracy is frozen, check that the "
-                "labels match the inputs and that the output layer and loss fit the task.",
-                "keras.layers.Dense(2 * units, activation=\"relu\")  # wider hidden layers",
+                "increase_capacity", {"width_factor": 2, "min_units": MIN_UNITS,
+                                      "dropout_factor": 0.5, "l2_factor": L2_CUT},
+                f"Give the model more capacity (twice the units per layer and at least "
+                f"{MIN_UNITS}, or one more layer), halve the dropout and cut L2 penalties "
+                f"tenfold; if the accuracy is frozen, check that the labels match the inputs and "
+                f"that the output layer and loss fit the task.",
+                f"keras.layers.Dense(max(2 * units, {MIN_UNITS}), activation=\"relu\")  "
+                f"# wider hidden layers",
                 "underfitting"))
     if "lr_too_low" in conditions:
         still = by_rule.get("loss-never-moves")

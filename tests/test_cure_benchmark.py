@@ -72,12 +72,14 @@ def test_manual_fixes_are_carried_out_as_their_text_says():
     s = _spec(hidden=(32, 16), dropout=0.0, l2=0.0)
     assert manual_spec(s, {"action": "add_regularization",
                            "params": {"dropout": 0.5, "l2": 1e-3}}).dropout == 0.5
-    halved = manual_spec(replace(s, dropout=0.8, l2=1.0),
-                         {"action": "reduce_regularization", "params": {"dropout_factor": 0.5}})
-    assert (halved.dropout, halved.l2) == (0.4, 0.5)
-    wider = manual_spec(replace(s, dropout=0.4), {"action": "increase_capacity", "params": {
-        "width_factor": 2, "regularization_factor": 0.5}})
-    assert wider.hidden == (64, 32) and wider.dropout == 0.2
+    halved = manual_spec(replace(s, dropout=0.8, l2=1.0), {"action": "reduce_regularization",
+                                                           "params": {"dropout_factor": 0.5,
+                                                                      "l2_factor": 0.1}})
+    assert (halved.dropout, halved.l2) == (0.4, 0.1)
+    wider = manual_spec(replace(s, dropout=0.4, hidden=(1,)), {
+        "action": "increase_capacity",
+        "params": {"width_factor": 2, "min_units": 32, "dropout_factor": 0.5, "l2_factor": 0.1}})
+    assert wider.hidden == (32,) and wider.dropout == 0.2
     linear = manual_spec(replace(s, architecture="linear", hidden=()),
                          {"action": "increase_capacity", "params": {"width_factor": 2}})
     assert linear.architecture == "mlp" and linear.hidden  # "or one more layer"

@@ -55,10 +55,12 @@ def _cure_rate_section(s: dict) -> list[str]:
     """Each first fix's measured cure rate (docs/fixes.md says what the actions change)."""
     out = ["## Fixes: how often they cure", "",
            f"Measured by `benchmarks/fixes.py` on {s['runs']} faulty runs of the corpus's "
-           f"{s['split']} families: the report's first fix applied alone, the run retrained from "
+           f"{'held-out' if s['split'] == 'heldout' else s['split']} families, which no fix size "
+           "was chosen on: the report's first fix applied alone, the run retrained from "
            "the same seed and initial weights, and judged cured when its outcome meets the healthy "
            "criteria against the healthy twin (never by this tool's verdict). *2 rounds*: all "
-           "automatic fixes, then the fixes of the new report when it is still faulty. What each "
+           "automatic fixes and the first manual one, then the fixes of the new report when it "
+           "is still faulty (manual fixes carried out as their text says). What each "
            "action changes is in [fixes.md](fixes.md).", "",
            "| first fix | automatic | runs | cured by it alone | cured in 2 rounds | made worse |",
            "|---|---|---|---|---|---|"]

@@ -1,37 +1,52 @@
-"""What DiagnoseCallback(action="act") does to real training runs, and what it costs.
+"""What DiagnoseCallback does to real training runs, and what it costs.
 
-Trains the fixture generator's scenarios (``scripts/generate_fixtures.py``:
-real ``model.fit()`` runs of small models on scikit-learn data, one or two
-per condition) three ways and prints them side by side:
+Two sets of scenarios (``--scenarios``):
+
+``fixtures`` (default): the fixture generator's scenarios
+(``scripts/generate_fixtures.py``: real ``model.fit()`` runs of small models
+on scikit-learn data, one or two per condition), trained three ways:
 
   none   no callback
   seed   EarlyStopping(patience=5, restore_best_weights=True)
          + ReduceLROnPlateau(factor=0.5, patience=2) + TerminateOnNaN()
   act    DiagnoseCallback(action="act")
 
-Per run: epochs trained; the validation loss of the model as fit() leaves it
-(after any restore of the best weights; "-" without validation data); the
-epoch at which the scenario's condition became visible (the first epoch of
-the evidence the offline diagnosis of the uncontrolled run points at) and the
-epoch at which the callback first reported it (act) or a seed callback first
-intervened (seed); what was done; wall and CPU (process) time.
+``corpus``: one spec of the corpus generator (``trainruns.specs.grid()``) per
+way of inducing a condition (the spec's ``fault``, 42 of them, healthy ones
+included), held-out families only, picked deterministically (see
+:func:`corpus_scenarios`), each trained five ways: ``none``, ``recipe`` (the
+seed trio above), ``warn`` (DiagnoseCallback()), ``act``
+(DiagnoseCallback(action="act")) and ``act_r2`` (the same with repair=2).
+``--quick`` takes 6 of them. Per scenario: epochs run and the loss of the
+model as fit() leaves it (evaluated on the validation rows, or on the
+training rows for a run without validation, marked ``t``); the visible epoch
+of each condition of the uncontrolled run's final verdict (the first epoch e
+from which ``diagnose(history[:e])`` gives it at every epoch to the end) and
+the epoch of warn's first notice of it (``callback.first_seen``); the
+callback's own CPU time as a share of the run's. The last line sums up issue
+9's targets.
 
-Overhead: a short healthy run, median of ``--repeat`` runs each without a
-callback, with DiagnoseCallback(action="act") and with batch_checks=True;
-plus the callback's own per-epoch and per-batch cost measured in isolation.
+Overhead (both modes): a short healthy run, median of ``--repeat`` runs each
+without a callback, with DiagnoseCallback(action="act") and with
+batch_checks=True; plus the callback's own per-epoch and per-batch cost
+measured in isolation.
 
-    python benchmarks/callback.py [--only NAME ...] [--repeat 5]
+    python benchmarks/callback.py [--scenarios fixtures|corpus] [--quick]
+                                  [--only NAME ...] [--repeat 5] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +126,12 @@ def act_summary(callback) -> str:
              "restore_best_weights": "restore", "rewind": "rewind"}
     parts = []
     for action, n in counts.items():
-        at = next(int(a.epoch) for a in callback.report.actions if a.action == action)
-        parts.append(f"{short.get(action, action)}@{at}" + (f" x{n}" if n > 1 else ""))
+        first = next(a for a in callback.report.actions if a.action == action)
+        if action == "restore_best_weights":  # which weights, not when
+            parts.append(f"kept e{first.params['epoch']}")
+            continue
+        parts.append(f"{short.get(action, action)}@{int(first.epoch)}"
+                     + (f" x{n}" if n > 1 else ""))
     return ", ".join(parts) or "-"
 
 
@@ -215,17 +234,424 @@ def unit_costs() -> list[str]:
     return ["callback's own cost:"] + lines
 
 
+# --- the corpus scenarios (issue 9) ------------------------------------------------------
+
+# Architectures cheap enough to train five times each (no LSTM/GRU, no conv2d).
+CHEAP_ARCHITECTURES = ("mlp", "linear", "conv1d", "embedding")
+# A family is a candidate for a fault when its cheapest spec of that fault costs at most
+# this many times the cheapest family's (so 80-epoch iris runs are taken only where
+# every family is as long, and regression families stay in).
+CHEAP_WITHIN = 1.5
+# --quick: one scenario per condition, a blow-up and a healthy run.
+QUICK_FAULTS = ("healthy/twin", "lr_too_high/nan", "lr_too_high/diverge", "lr_too_low/flat_sgd",
+                "underfitting/l2", "overfitting/big_model")
+VARIANTS = ("none", "recipe", "warn", "act", "act_r2")
+TOLERANCE = 0.01  # "within 1% of the recipe's kept loss"
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end",
+         "on_train_batch_end")
+SHORT = {"overfitting": "ovf", "underfitting": "unf", "lr_too_high": "high",
+         "lr_too_low": "low", "healthy": "ok"}
+
+
+def estimated_cost(spec, rows: int) -> float:
+    """CPU seconds, roughly: on these small models a fixed cost per run (graph tracing)
+    and per epoch (validation, callbacks) dominates, plus a little per batch."""
+    n = spec.train_size or rows
+    n_fit = math.floor(n * (1 - (spec.validation or 0)))
+    return 1.0 + spec.epochs * (0.05 + 0.005 * math.ceil(n_fit / spec.batch_size))
+
+
+def corpus_scenarios(quick: bool = False, only: list[str] | None = None) -> list:
+    """One spec per fault of the grid (in the grid's order), held-out families only.
+
+    Per fault: each held-out family's cheapest spec of it with a cheap architecture
+    (the small training set), the families within CHEAP_WITHIN of the cheapest one
+    kept, in SPLIT["heldout"] order, and the i-th fault takes the (i mod n)-th of
+    them: a round robin over families, the same on every machine.
+    """
+    from trainruns.datasets import FAMILIES, SPLIT
+    from trainruns.specs import grid
+
+    families = SPLIT["heldout"]
+    rows = {f: len(FAMILIES[f].loader()[0]) for f in families}
+    specs = [s for s in grid() if s.family in families
+             and s.architecture in CHEAP_ARCHITECTURES]
+    faults = list(dict.fromkeys(s.fault for s in grid()))
+    chosen = []
+    for i, fault in enumerate(faults):
+        cheapest: dict = {}
+        for s in specs:
+            if s.fault == fault and (s.family not in cheapest or estimated_cost(s, rows[s.family])
+                                     < estimated_cost(cheapest[s.family], rows[s.family])):
+                cheapest[s.family] = s
+        if not cheapest:
+            continue
+        low = min(estimated_cost(s, rows[s.family]) for s in cheapest.values())
+        pool = [cheapest[f] for f in families if f in cheapest
+                and estimated_cost(cheapest[f], rows[f]) <= CHEAP_WITHIN * low]
+        chosen.append(pool[i % len(pool)])
+    if quick:
+        chosen = [s for s in chosen if s.fault in QUICK_FAULTS]
+    if only:
+        chosen = [s for s in chosen if s.run in only or s.fault in only]
+    return chosen
+
+
+@dataclasses.dataclass
+class Trained:
+    """One training of a scenario with one variant's callbacks."""
+
+    history: dict
+    epochs: int
+    kept: float | None    # the loss of the model as fit() left it (None: nothing to evaluate)
+    callback: Any         # the DiagnoseCallback, or the recipe's callbacks
+    cpu: float            # process CPU seconds of fit()
+    wall: float
+    callback_cpu: float   # of which inside DiagnoseCallback's hooks
+
+
+def _timed(callback) -> list[float]:
+    """Count the process CPU time spent inside the callback's hooks."""
+    spent = [0.0]
+    for name in HOOKS:
+        hook = getattr(callback, name)
+
+        def timed(*args, _hook=hook, **kwargs):
+            start = time.process_time()
+            try:
+                return _hook(*args, **kwargs)
+            finally:
+                spent[0] += time.process_time() - start
+
+        setattr(callback, name, timed)
+    return spent
+
+
+def recipe_for(spec) -> list:
+    """The recipe; without ReduceLROnPlateau on a run whose rate a schedule already sets
+    (it raises on a CosineDecay optimizer, and would be a second hand on the rate next to
+    a LearningRateScheduler or the spec's own ReduceLROnPlateau)."""
+    callbacks = seed_recipe("val_loss" if spec.validation else "loss")
+    if spec.schedule != "none":
+        callbacks = [c for c in callbacks if type(c).__name__ != "ReduceLROnPlateau"]
+    return callbacks
+
+
+def train_variant(spec, variant: str, data) -> Trained:
+    import keras
+
+    from diagnose.keras import DiagnoseCallback
+    from trainruns.train import train as train_spec
+
+    callback, spent = None, [0.0]
+    if variant == "recipe":
+        callback = extra = recipe_for(spec)
+    elif variant == "none":
+        extra = []
+    else:
+        kwargs = {"warn": {}, "act": {"action": "act"},
+                  "act_r2": {"action": "act", "repair": 2}}[variant]
+        callback = DiagnoseCallback(verbose=0, **kwargs)
+        spent = _timed(callback)
+        extra = [callback]
+    state = {}
+
+    def adjust(model, fit_kwargs):
+        state["model"] = model
+        own = list(fit_kwargs.get("callbacks") or [])
+        if variant not in ("none", "recipe"):
+            # The corpus generator's LearningRateLogger only writes the rate into the logs;
+            # DiagnoseCallback writes it itself and would take a callback that writes it for
+            # one that sets it (and leave the rate alone).
+            own = [c for c in own if type(c).__name__ != "LearningRateLogger"]
+        fit_kwargs["callbacks"] = own + extra
+        return fit_kwargs
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # EarlyStopping without val_loss on off epochs, etc.
+        history, _ = train_spec(spec, adjust)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    x, y = data
+    result = state["model"].evaluate(x, y, verbose=0, batch_size=256)
+    kept = float(result[0] if isinstance(result, list) else result)
+    keras.backend.clear_session()
+    return Trained(history, len(history["loss"]), kept, callback, cpu, wall, spent[0])
+
+
+def evaluation_rows(spec):
+    """The rows the kept loss is measured on: validation_split's (the last), or, for a run
+    without validation, the training rows."""
+    from trainruns.datasets import build_data
+
+    x, y, n_fit = build_data(spec.family, spec.train_size, spec.validation, spec.label_noise,
+                             spec.seed)
+    return (x[n_fit:], y[n_fit:]) if spec.validation else (x[:n_fit], y[:n_fit])
+
+
+def verdicts(history: dict) -> list[tuple[str, ...]]:
+    """diagnose(history[:e]).conditions for e = 1 .. the run's epochs (the offline engine)."""
+    from diagnose import LogError, diagnose
+    from diagnose.load import load
+
+    run = load(history)
+    out = []
+    for e in range(1, len(run) + 1):
+        try:
+            out.append(diagnose(run.head(e)).conditions)
+        except LogError:
+            out.append(())
+    return out
+
+
+def visible_epochs(history: dict) -> tuple[tuple[str, ...], dict[str, int]]:
+    """(the final verdict, {condition: visible epoch}) for each problem condition of it:
+    the first epoch from which diagnose(history[:e]) gives the condition to the end."""
+    seen = verdicts(history)
+    final = seen[-1] if seen else ()
+    visible = {}
+    for condition in final:
+        if condition == "healthy":
+            continue
+        first = len(seen)
+        while first > 1 and condition in seen[first - 2]:
+            first -= 1
+        visible[condition] = first
+    return final, visible
+
+
+@dataclasses.dataclass
+class Scenario:
+    spec: Any
+    runs: dict            # variant -> Trained
+    final: tuple          # the uncontrolled run's final verdict
+    visible: dict         # condition -> visible epoch (uncontrolled run)
+
+    @property
+    def name(self) -> str:
+        return self.spec.run
+
+    @property
+    def healthy(self) -> bool:
+        return self.spec.fault.startswith("healthy/")
+
+    def loss(self, variant: str) -> float:
+        kept = self.runs[variant].kept
+        return math.inf if kept is None or not math.isfinite(kept) else kept
+
+    def notices(self) -> dict[str, int]:
+        return dict(self.runs["warn"].callback.first_seen)
+
+    def latency(self) -> dict[str, int | None]:
+        notices = self.notices()
+        return {c: (notices[c] - e if c in notices else None) for c, e in self.visible.items()}
+
+
+def run_corpus(specs: list) -> list[Scenario]:
+    scenarios = []
+    for i, spec in enumerate(specs, 1):
+        start = time.perf_counter()
+        data = evaluation_rows(spec)
+        runs = {v: train_variant(spec, v, data) for v in VARIANTS}
+        final, visible = visible_epochs(runs["none"].history)
+        scenarios.append(Scenario(spec, runs, final, visible))
+        print(f"  [{i}/{len(specs)}] {spec.run}: {time.perf_counter() - start:.0f} s",
+              file=sys.stderr, flush=True)
+    return scenarios
+
+
+def _cell(run: Trained, spec) -> str:
+    if run.kept is None:
+        return f"{run.epochs}/-"
+    return f"{run.epochs}/{run.kept:.4g}" + ("" if spec.validation else "t")
+
+
+def _at(conditions: dict) -> str:
+    return " ".join(f"{SHORT.get(c, c)}@{e}" for c, e in conditions.items()) or "-"
+
+
+def corpus_table(scenarios: list[Scenario]) -> list[str]:
+    header = ["scenario", "E", "final", "visible", "warn notice", "none", "recipe", "warn",
+              "act", "act r=2", "act did"]
+    rows = []
+    for sc in scenarios:
+        act_did = act_summary(sc.runs["act"].callback)
+        r2_did = act_summary(sc.runs["act_r2"].callback)
+        if r2_did != act_did:
+            act_did += f"; r=2: {r2_did}"
+        rows.append([sc.name, str(sc.spec.epochs),
+                     "+".join(SHORT.get(c, c) for c in sc.final) or "-",
+                     _at(sc.visible), _at(sc.notices()),
+                     *(_cell(sc.runs[v], sc.spec) for v in VARIANTS), act_did])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return lines
+
+
+def _pct(a: float, b: float) -> str:
+    if not math.isfinite(b):
+        return "recipe nan"
+    return f"{100 * (a / b - 1):+.1f}%" if b else "n/a"
+
+
+def corpus_summary(scenarios: list[Scenario], overhead_lines: list[str]) -> tuple[list[str], str]:
+    """(the summary lines, the one-line verdict on issue 9's targets)."""
+    lines, verdict = [], []
+    n = len(scenarios)
+
+    def within(sc, variant):
+        return sc.loss(variant) <= sc.loss("recipe") * (1 + TOLERANCE) or (
+            math.isinf(sc.loss("recipe")))
+
+    for variant in ("act", "act_r2"):
+        worse = [sc for sc in scenarios if not within(sc, variant)]
+        lines.append(f"kept loss, {variant} vs recipe: within {TOLERANCE:.0%} or better on "
+                     f"{n - len(worse)}/{n}"
+                     + ("; worse on " + ", ".join(
+                         f"{sc.name} ({sc.loss(variant):.4g} vs {sc.loss('recipe'):.4g}, "
+                         f"{_pct(sc.loss(variant), sc.loss('recipe'))})" for sc in worse)
+                        if worse else ""))
+        if variant == "act":
+            verdict.append(f"loss within 1% {n - len(worse)}/{n} "
+                           + ("MET" if not worse else "MISSED"))
+
+    med = {v: statistics.median(sc.runs[v].epochs for sc in scenarios) for v in VARIANTS}
+    lines.append("median epochs: " + ", ".join(f"{v} {med[v]:g}" for v in VARIANTS))
+    verdict.append(f"median epochs act {med['act']:g} vs recipe {med['recipe']:g} "
+                   + ("MET" if med["act"] <= med["recipe"] else "MISSED"))
+
+    faulty = [sc for sc in scenarios if not sc.healthy]
+    if faulty:
+        total = {v: sum(sc.runs[v].epochs for sc in faulty) for v in VARIANTS}
+        fewer = 100 * (1 - total["act"] / total["recipe"])
+        less = f"{abs(fewer):.0f}% {'fewer' if fewer >= 0 else 'more'}"
+        better = [sc for sc in faulty if sc.loss("act") < sc.loss("recipe") * (1 - TOLERANCE)]
+        same = [sc for sc in faulty if sc not in better and within(sc, "act")]
+        worse = len(faulty) - len(better) - len(same)
+        ratios = [sc.loss("act") / sc.loss("recipe") for sc in faulty
+                  if math.isfinite(sc.loss("act")) and math.isfinite(sc.loss("recipe"))
+                  and sc.loss("recipe") > 0]
+        ratio = statistics.median(ratios) if ratios else math.nan
+        lines.append(f"faulty runs ({len(faulty)}): total epochs act {total['act']} vs recipe "
+                     f"{total['recipe']} ({less}; none {total['none']}, act r=2 "
+                     f"{total['act_r2']}); act's kept loss better by >1% on {len(better)}, "
+                     f"within 1% on {len(same)}, worse on {worse}; median act/recipe loss "
+                     f"{ratio:.3f}")
+        met = fewer >= 25 or ratio <= 1 - TOLERANCE
+        verdict.append(f"faulty epochs {less}"
+                       + (f" (loss ratio {ratio:.3f})" if fewer < 25 else "")
+                       + (" MET" if met else " MISSED"))
+
+    healthy = [sc for sc in scenarios if sc.healthy]
+    if healthy:
+        early = [sc for sc in healthy if sc.runs["act"].epochs < sc.spec.epochs
+                 and sc.runs["recipe"].epochs >= sc.spec.epochs]
+        stopped = [sc for sc in healthy if sc.runs["act"].epochs < sc.spec.epochs]
+        lines.append(
+            f"healthy runs ({len(healthy)}): stopped early by act (before the planned epochs "
+            f"while the recipe ran them all) {len(early)}"
+            + (" (" + ", ".join(sc.name for sc in early) + ")" if early else "")
+            + f"; stopped by act at all {len(stopped)}"
+            + (" (" + ", ".join(f"{sc.name} at {sc.runs['act'].epochs}, recipe "
+                                 f"{sc.runs['recipe'].epochs}, loss "
+                                 f"{_pct(sc.loss('act'), sc.loss('recipe'))}"
+                                 for sc in stopped) + ")" if stopped else ""))
+        verdict.append(f"healthy stopped early {len(early)}/{len(healthy)} "
+                       + ("MET" if not early else "MISSED"))
+
+    pairs = [(sc, c, late) for sc in scenarios for c, late in sc.latency().items()]
+    noticed = [late for _, _, late in pairs if late is not None]
+    if noticed:
+        lines.append(f"detection latency (warn's notice - visible epoch), {len(noticed)} of "
+                     f"{len(pairs)} conditions noticed: median {statistics.median(noticed):g}, "
+                     f"max {max(noticed)}, min {min(noticed)}")
+        late = [f"{sc.name} {SHORT[c]} {late:+d}" for sc, c, late in pairs
+                if late is not None and late > 1]
+        if late:
+            lines.append("  more than 1 epoch late: " + ", ".join(late))
+        early_notice = [f"{sc.name} {SHORT[c]} {late:+d}" for sc, c, late in pairs
+                        if late is not None and late < 0]
+        if early_notice:
+            lines.append("  noticed before visible (the condition came and went): "
+                         + ", ".join(early_notice))
+        verdict.append(f"latency median {statistics.median(noticed):g} max {max(noticed)} "
+                       + ("MET" if statistics.median(noticed) <= 0 and max(noticed) <= 2
+                          else "MISSED"))
+    never = [(sc, c) for sc, c, late in pairs if late is None]
+    if never:
+        def rules(sc, condition):
+            found = {f.rule for f in sc.runs["warn"].callback.report.findings
+                     if f.condition == condition}
+            return "/".join(sorted(found)) or "not in warn's verdict"
+
+        lines.append("  never noticed in warn (in the final report only): " + ", ".join(
+            f"{sc.name} {SHORT[c]} (rules at the end: {rules(sc, c)})" for sc, c in never))
+    stray = [f"{sc.name} {SHORT.get(c, c)}@{e}" for sc in scenarios
+             for c, e in sc.notices().items() if c not in sc.final]
+    if stray:
+        lines.append("  warn notices of a condition not in the final verdict: " + ", ".join(stray))
+
+    from diagnose import diagnose
+
+    live = sum(sc.runs["warn"].callback.report.conditions
+               == diagnose(sc.runs["warn"].history).conditions for sc in scenarios)
+    same = sum(sc.runs["warn"].callback.report.conditions == sc.final for sc in scenarios)
+    lines.append(f"warn's verdict at the end = diagnose(its history) on {live}/{n}; "
+                 f"= the uncontrolled run's on {same}/{n}")
+
+    shares = {}
+    for v in ("warn", "act", "act_r2"):
+        shares[v] = [100 * sc.runs[v].callback_cpu / (sc.runs[v].cpu - sc.runs[v].callback_cpu)
+                     for sc in scenarios]
+        per_epoch = [1e3 * sc.runs[v].callback_cpu / sc.runs[v].epochs for sc in scenarios]
+        lines.append(f"callback CPU, {v}: median {statistics.median(shares[v]):.2f}% of the "
+                     f"run's (max {max(shares[v]):.2f}%, over 1% on "
+                     f"{sum(s > 1 for s in shares[v])}/{n}), {statistics.median(per_epoch):.2f} ms "
+                     f"per epoch")
+    total_cpu = sum(r.cpu for sc in scenarios for r in sc.runs.values())
+    lines.append(f"training CPU {total_cpu:.0f} s in all")
+    lines += overhead_lines
+    act_share = statistics.median(shares["act"])
+    verdict.append(f"overhead act {act_share:.2f}% cpu (median; max {max(shares['act']):.2f}%) "
+                   + ("MET" if act_share <= 1 else "MISSED"))
+    return lines, f"targets ({n} scenarios): " + "; ".join(verdict)
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", default=[], metavar="NAME")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--scenarios", choices=("fixtures", "corpus"), default="fixtures",
+                        help="the fixture generator's scenarios (default) or 42 corpus specs")
+    parser.add_argument("--quick", action="store_true",
+                        help="corpus: 6 scenarios instead of 42 (implies --scenarios corpus)")
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
+                        help="scenario names (corpus: run names or faults)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="overhead runs per variant (default 5; corpus 3, quick 1)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="TensorFlow threads (default 1: the machine may be shared)")
     args = parser.parse_args(argv)
+    corpus = args.quick or args.scenarios == "corpus"
+    repeat = args.repeat or (1 if args.quick else 3 if corpus else 5)
+    from trainruns.train import configure_tf
+
+    configure_tf(threads=args.threads)
     import generate_fixtures as g
 
+    if corpus:
+        start = time.perf_counter()
+        scenarios = run_corpus(corpus_scenarios(args.quick, args.only))
+        print("\n".join(corpus_table(scenarios)))
+        print()
+        lines, verdict = corpus_summary(scenarios, overhead(g, repeat) + unit_costs())
+        print("\n".join(lines))
+        print(f"wall {time.perf_counter() - start:.0f} s, TensorFlow threads {args.threads}")
+        print(verdict)
+        return 0
     rows = compare(g, args.only)
     header = ["scenario", "condition", "visible@", "run", "epochs", "val_loss kept",
               "detected@", "actions", "wall s", "cpu s"]
@@ -234,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     print()
-    print("\n".join(overhead(g, args.repeat)))
+    print("\n".join(overhead(g, repeat)))
     print("\n".join(unit_costs()))
     return 0
 

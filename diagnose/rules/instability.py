@@ -37,8 +37,9 @@ def loss_nan(f, p):
         share = (f"{len(curve.bad_epochs)} of {curve.n_logged} logged epochs "
                  f"{'is' if len(curve.bad_epochs) == 1 else 'are'} NaN/inf")
         if len(before) == 0 and len(later) == 0:
-            message = (f"{curve.name} is NaN/inf from the first epoch on: check the inputs for "
-                       f"NaN/inf and the loss/activation pairing (from_logits) before the learning rate")
+            message = (f"{curve.name} is NaN/inf from the first epoch on: a rate far too high, or "
+                       f"NaN/inf in the inputs or a loss that does not fit the last layer "
+                       f"(from_logits)")
         elif len(before) == 0:
             message = (f"{curve.name} was NaN/inf from the first epoch and finite again from epoch "
                        f"{epoch_str(later[0])}; {share}")

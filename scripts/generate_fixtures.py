@@ -537,44 +537,27 @@ def train(s: Scenario, callbacks=(), verbose=0):
 # A rise of the loss above its best-so-far of >= 25% of S is a spike: minibatch noise on a
 # converging run moves the epoch loss by a few percent of S at most; a quarter of the
 # chance-level loss is a clear instability.
-SPIKE_FRAC = 0.25
 # Epoch-to-epoch rises larger than 5% of S are "up-steps"; when they make up >= 20% of
 # the steps, the run oscillates (a converging run has almost none).
-UPSTEP_FRAC = 0.05
-OSC_SHARE = 0.20
 # Collapse: the run ends at >= 1.2 x the chance-level loss (worse than always predicting
 # the class prior / the target mean) and is no longer improving (tail share < 0.10, see
 # below): the optimizer wrecked the model (e.g. dead ReLUs after an exploded first epoch).
-COLLAPSE = 1.20
 # Healthy runs must be clearly quiet: best-so-far rebound < 10% of S, < 5% up-steps.
-QUIET_SPIKE_FRAC = 0.10
-QUIET_UPSTEP_SHARE = 0.05
 # Overfitting: final val loss >= 1.15 x its minimum (a 15% rise is well beyond
 # epoch-to-epoch validation noise), the minimum before the last 20% of epochs (the rise
 # is sustained, not a last-epoch blip), and training loss still fell after that
 # minimum to <= 0.8 x its value there (train keeps improving while val worsens).
-VAL_RISE = 1.15
-LATE_FRAC = 0.80
-TRAIN_KEEPS_FALLING = 0.80
 # Healthy: final val loss within 5% of its minimum, or the minimum in the last 20%.
-HEALTHY_VAL_TOL = 1.05
 # Healthy: the train/val gap does not widen by more than 25% of the best val loss over
 # the second half of training (validation follows training).
-GAP_GROWTH = 0.25
 # Healthy: training loss fell substantially: Lend <= 0.6 x L0 and Lend <= 0.7 x C.
-HEALTHY_DROP = 0.60
-HEALTHY_BELOW_CHANCE = 0.70
 # Healthy: the first epoch did not blow up: L0 <= 2 x C. An exploding first epoch
 # (L0 = 7000 x C, then recovery) is a too-high learning rate that happened to recover,
 # not a healthy run; a fresh model starts near chance (up to ~1.6 x C seen here).
-HEALTHY_START = 2.0
 # Underfitting level: Lend >= 2 x Lref AND Lend closes at most 70% of the gap from
 # chance to the healthy reference (shortfall (Lend - Lref) / (C - Lref) >= 0.30): the
 # x2 alone is meaningless when Lref is ~0.01, the shortfall alone when C ~ Lref.
-UNDER_REF_MULT = 2.0
-UNDER_SHORTFALL = 0.30
 # Underfitting: no big gap: final val loss <= 1.3 x final train loss.
-UNDER_GAP = 1.30
 # Shape. progress = (L0 - Lend) / (L0 - Lref): share of the achievable improvement the run
 # realized. tail_share = drop over the last 20% of epochs / total drop (L0 - Lend), using
 # 3-epoch means at both ends of the tail, so one noisy epoch does not decide.
@@ -582,9 +565,12 @@ UNDER_GAP = 1.30
 #    tail_share >= 0.10 and >= 80% of the epochs improve (a smooth, slow, monotone curve).
 #  - underfitting, too few epochs: progress >= 0.25 and tail_share >= 0.10 (still falling).
 #  - underfitting, flat: tail_share < 0.10 (converged at a high level).
-LOW_PROGRESS = 0.25
-TAIL_SHARE = 0.10
-LOW_MONOTONE = 0.80
+# The values live in trainruns/labels.py, whose corpus criteria extend these.
+from trainruns.labels import (  # noqa: E402
+    SPIKE_FRAC, UPSTEP_FRAC, OSC_SHARE, COLLAPSE, QUIET_SPIKE_FRAC, QUIET_UPSTEP_SHARE,
+    VAL_RISE, LATE_FRAC, TRAIN_KEEPS_FALLING, HEALTHY_VAL_TOL, GAP_GROWTH, HEALTHY_DROP,
+    HEALTHY_BELOW_CHANCE, HEALTHY_START, UNDER_REF_MULT, UNDER_SHORTFALL, UNDER_GAP,
+    LOW_PROGRESS, TAIL_SHARE, LOW_MONOTONE)
 
 
 def _finite(xs) -> bool:

@@ -17,6 +17,7 @@ The machinery behind ``benchmarks/fixes.py`` (the cure-rate benchmark) and
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -45,8 +46,10 @@ def corpus_rows(path: Path = CORPUS) -> dict[str, dict]:
     return rows
 
 
+@functools.lru_cache(maxsize=None)
 def chance_of(spec) -> float:
-    """The chance-level loss of a spec's training rows (as the corpus labels used)."""
+    """The chance-level loss of a spec's training rows (as the corpus labels used); once
+    per spec, as every run of a group is judged against the same twin."""
     from trainruns.datasets import build_data, chance_loss
 
     _, y, n_fit = build_data(spec.family, spec.train_size, spec.validation,

@@ -167,7 +167,6 @@ class Case:
     arms: dict = field(default_factory=dict)       # arm -> Outcome
     actions: dict = field(default_factory=dict)    # arm -> actions applied
     seconds: dict = field(default_factory=dict)
-    verdict_after: dict = field(default_factory=dict)
     twin_final: float = math.inf   # the twin's final monitored loss
 
     @property
@@ -238,7 +237,6 @@ def run(cases: list[Case], jobs: int, cache: Path | None = CACHE) -> None:
             c.actions["round2"] = c.actions["round1"]
             continue
         report = diagnose_csv(res.csv, c.row["run"] + ".round1")
-        c.verdict_after["round1"] = report.conditions
         if report.healthy or not report.judged:
             c.arms["round2"], c.actions["round2"] = c.arms["round1"], c.actions["round1"]
             continue

@@ -1,6 +1,7 @@
 """The ``diagnose`` command: diagnose training logs from the shell.
 
-    diagnose FILE_OR_DIR... [--format text|json|markdown] [--fail-on CONDITION[,...]]
+    diagnose FILE_OR_DIR... [--format text|json|markdown|html] [-o FILE] [--plot PATH]
+                            [--fail-on CONDITION[,...]]
 
 Exit codes (PRODUCT.md): 0 every run diagnosed, 1 a condition named in
 ``--fail-on`` was found, 2 usage or input error. Bad input costs one line on
@@ -9,8 +10,9 @@ output lists the failures under ``errors``. No traceback reaches the user
 unless ``--debug`` asks for it (docs/input.md).
 
 Start-up time is a feature: this module imports only the standard library
-and the engine (numpy). Never tensorflow, keras, pandas, scipy or
-matplotlib, not even indirectly.
+and the engine (numpy). Never tensorflow, keras, pandas or scipy, not even
+indirectly; matplotlib only when a picture is asked for (``--plot``, or the
+figure of a one-run ``--format html`` page).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import LogError
+from .errors import LogError, MissingExtra
 from .load import FORMATS
 from .load.common import MAX_BYTES, STDIN
 from .report import CONDITIONS, Report
@@ -33,6 +35,8 @@ LOG_SUFFIXES = (".csv", ".log", ".json")
 PROGRESS_MIN_FILES = 30
 # An error line longer than this is cut: a log can make a message as long as it likes.
 MAX_ERROR_CHARS = 500
+# What --plot writes, by the extension of a file PATH.
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,8 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", metavar="FILE_OR_DIR",
                    help="training logs (CSVLogger CSV, History JSON, ...) or folders of them")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
-                   help="output format (default: text)")
+    p.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text",
+                   help="output format (default: text); html is one self-contained page: the "
+                        "run's figure, or for several runs a sortable table and every run's curves")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the report to FILE instead of standard output")
+    p.add_argument("--plot", metavar="PATH",
+                   help="draw each run's curves with its diagnosis: to PATH (.png, .svg or .pdf) for "
+                        "one run, or one PNG per run into the folder PATH/ (needs matplotlib: "
+                        "pip install 'keras-diagnose[plot]')")
     p.add_argument("--fail-on", metavar="CONDITION[,...]", default="",
                    help=f"exit 1 when any of these is found ({', '.join(CONDITIONS)})")
     p.add_argument("--segment", type=int, metavar="N",
@@ -163,6 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write("diagnose: error: give at least one log file or folder\n")
         return 2
+    plot_dir = _plot_target(args.plot) if args.plot else None
+    if args.plot and plot_dir is None:
+        sys.stderr.write(f"diagnose: --plot {args.plot}: give a file ending in "
+                         f"{', '.join(IMAGE_SUFFIXES)}, or a folder (ending in /)\n")
+        return 2
+    if args.plot or args.format == "html":
+        from .figure import has_matplotlib
+
+        if args.plot and not has_matplotlib():
+            sys.stderr.write("diagnose: --plot needs matplotlib: install it with "
+                             "pip install 'keras-diagnose[plot]'\n")
+            return 2
     fail_on = set(_split(args.fail_on))
     unknown = fail_on - set(CONDITIONS)
     if unknown:
@@ -217,17 +240,109 @@ def main(argv: Sequence[str] | None = None) -> int:
     if show_progress:
         _clear_progress()
 
-    sys.stdout.write(_render(reports, errors, args.format, _color_wanted(args.no_color)))
+    images: dict[int, str] = {}
+    try:
+        if args.plot:
+            images = _plot_all(reports, args.plot, fail)
+        text = _render(reports, errors, args.format, _color_wanted(args.no_color or
+                                                                    bool(args.output)),
+                       images, args.output)
+    except MissingExtra as exc:
+        sys.stderr.write(f"diagnose: {exc}\n")
+        return 2
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"diagnose: cannot write {args.output}: {exc.strerror or exc}\n")
+            return 2
+    else:
+        sys.stdout.write(text)
     if errors:
         return 2
     found = {c for r in reports for c in r.conditions}
     return 1 if fail_on & found else 0
 
 
-def _render(reports: list[Report], errors: list[tuple[str, str]], fmt: str, color: bool) -> str:
+def _plot_target(path: str) -> Path | None:
+    """The folder --plot writes into, ``Path("")`` for one file, None for neither."""
+    target = Path(path)
+    if path.endswith(("/", os.sep)) or _is_dir(target):
+        return target
+    return Path("") if target.suffix.lower() in IMAGE_SUFFIXES else None
+
+
+def _plot_all(reports: list[Report], path: str, fail) -> dict[int, str]:
+    """Draw every report; the image path written for each (by index). A run that cannot be
+    drawn costs one line, like a file that cannot be read; the others are still drawn."""
+    from .figure import save
+
+    folder = _plot_target(path)
+    if folder == Path("") and len(reports) > 1:
+        folder, names = Path(path).with_suffix(""), image_names([r.source for r in reports])
+        sys.stderr.write(f"diagnose: {len(reports)} runs: writing one image per run into "
+                         f"{folder}/\n")
+    elif folder == Path(""):
+        names = [Path(path).name]
+        folder = Path(path).parent
+    else:
+        names = image_names([r.source for r in reports])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(str(folder), f"{folder}: cannot create the folder ({exc.strerror or exc})")
+        return {}
+    written = {}
+    for i, (report, name) in enumerate(zip(reports, names)):
+        target = folder / name
+        try:
+            save(report, target)
+        except MissingExtra:
+            raise
+        except (ValueError, OSError) as exc:
+            fail(report.source, f"{report.source}: no figure: {exc}")
+            continue
+        written[i] = str(target)
+    return written
+
+
+def image_names(sources: Sequence[str], suffix: str = ".png") -> list[str]:
+    """One file name per run, unique, from its path: the parts after those all runs share.
+
+    ``runs/a/log.csv`` and ``runs/b/log.csv`` become ``a__log.png`` and ``b__log.png``.
+    """
+    parts = [Path(s).with_suffix("").parts or ("run",) for s in sources]
+    common = 0
+    if len(parts) > 1:
+        shortest = min(len(p) for p in parts)
+        while common < shortest - 1 and len({p[common] for p in parts}) == 1:
+            common += 1
+    names, seen = [], set()
+    for p in parts:
+        stem = "__".join(p[common:] if len(parts) > 1 else p[-1:])
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).strip("._") or "run"
+        name, k = stem + suffix, 2
+        while name in seen:
+            name, k = f"{stem}_{k}{suffix}", k + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _render(reports: list[Report], errors: list[tuple[str, str]], fmt: str, color: bool,
+            images: dict[int, str] | None = None, output: str | None = None) -> str:
     from . import render, sweep
 
     several = len(reports) > 1
+    if fmt == "html":
+        from .html import render_html
+
+        return render_html(reports, errors)
+    if fmt == "markdown" and images:
+        base = Path(output).parent if output else Path(".")
+        links = {reports[i].source: os.path.relpath(p, base) for i, p in images.items()}
+        return render.render_markdown(reports, sweep.sweep_table(reports) if several else None,
+                                      images=links)
     if fmt == "json":
         return render.render_json(reports, errors, sweep.sweep_dict(reports) if several else None)
     if fmt == "markdown":

@@ -33,3 +33,15 @@ class InternalError(LogError):
     A LogError, so that a caller who skips unreadable logs skips this one too;
     the original exception is chained as ``__cause__`` (``--debug`` prints it).
     """
+
+
+class MissingExtra(ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    The message is the one line a user needs: what is missing and the pip
+    command that installs it (``pip install 'keras-diagnose[plot]'``).
+    """
+
+    def __init__(self, extra: str, what: str):
+        self.extra = extra
+        super().__init__(f"{what}: install it with pip install 'keras-diagnose[{extra}]'")

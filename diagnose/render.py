@@ -138,19 +138,33 @@ def _md_code(text: str) -> str:
     return "`" + " ".join(text.replace("`", "'").splitlines()) + "`"
 
 
+def _md_link(path: str) -> str:
+    """A relative file path as a Markdown link target: forward slashes, spaces and
+    brackets escaped, so the link cannot end early."""
+    from urllib.parse import quote
+
+    return quote(path.replace("\\", "/"), safe="/._-~")
+
+
 def _unfenced(text: str) -> str:
     """Text for a fenced block: inside a fence nothing is markup; only a fence could end it."""
     return text.replace("```", "'''")
 
 
-def render_markdown(reports: Iterable[Report], sweep: str | None = None) -> str:
+def render_markdown(reports: Iterable[Report], sweep: str | None = None,
+                    images: dict[str, str] | None = None) -> str:
     """Markdown: one section per run, findings as a table, fixes with fenced code.
 
-    Every string that comes from a log is escaped (see :func:`_md`).
+    ``images`` maps a run's source to the path of its figure (``--plot DIR/``),
+    linked under its heading so the report pastes into a pull request with its
+    pictures. Every string that comes from a log is escaped (see :func:`_md`).
     """
     out = []
     for r in reports:
         out += [f"## {_md_code(r.source)}: {verdict(r)}", "", _md(summary_line(r)), ""]
+        image = (images or {}).get(r.source)
+        if image:
+            out += [f"![{_md(r.source)}: {verdict(r)}]({_md_link(image)})", ""]
         if r.findings:
             out += ["| condition | rule | where | confidence | evidence |", "|---|---|---|---|---|"]
             out += [f"| `{f.condition}` | `{f.rule}` | {_epochs(f.epochs)} | {f.confidence:.2f} | "

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the Run is numpy-backed; the report module stays import-light
+    from .run import Run
 
 CONDITIONS = ("overfitting", "underfitting", "lr_too_high", "lr_too_low", "healthy")
 PROBLEMS = CONDITIONS[:-1]
@@ -122,6 +125,9 @@ class Report:
             rate it could not set, a cap it reached).
         summary: headline numbers of the run (epochs, best epoch, final losses).
         actions: what a live callback did during training.
+        run: the run that was judged, kept so the report can be drawn
+            (:meth:`plot`, the HTML page); not part of the JSON contract and
+            not compared. None for a report built by hand.
     """
 
     source: str
@@ -132,6 +138,7 @@ class Report:
     notes: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
     actions: tuple[Action, ...] = ()
+    run: Run | None = field(default=None, compare=False, repr=False)
 
     @property
     def healthy(self) -> bool:
@@ -161,6 +168,28 @@ class Report:
         from .render import render_text
 
         return render_text([self], color=False)
+
+    def plot(self, **kwargs: Any):
+        """The training curves with every finding drawn where its evidence is.
+
+        Returns a ``matplotlib.figure.Figure`` (the ``plot`` extra:
+        ``pip install keras-diagnose[plot]``); keywords go to
+        :func:`diagnose.plot`. Raises ``ValueError`` when the report holds
+        no run to draw (one built by hand or read back from JSON).
+        """
+        from .figure import plot
+
+        return plot(self, **kwargs)
+
+    def _repr_html_(self) -> str:
+        """The report as an HTML fragment, for Jupyter: a bare ``report`` in a cell shows it.
+
+        The figure is inline when matplotlib is installed; otherwise the
+        findings and fixes alone.
+        """
+        from .html import report_fragment
+
+        return report_fragment(self)
 
 
 def _json_number(x: Any) -> Any:

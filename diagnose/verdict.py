@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .features import Features
@@ -58,7 +60,8 @@ _OVERRULED = {
 
 
 def judge(run: Run, options) -> Report:
-    return conclude(features_of(run, options), options)
+    """The report of ``run``, which it keeps (as judged, before any binning) for drawing."""
+    return replace(conclude(features_of(run, options), options), run=run)
 
 
 def features_of(run: Run, options) -> Features:
@@ -148,6 +151,8 @@ def _resolve(findings: list[Finding]) -> list[Finding]:
 def _summary(run: Run, f: Features) -> dict:
     summary: dict = {"epochs": len(run) * epochs_per_point(f), "granularity": run.granularity,
                      "learning_rate": f.learning_rate, "loss": f.loss_name}
+    if f.metric_name:
+        summary["metric"] = f.metric_name
     if f.learning_rate_changes:  # a schedule, ReduceLROnPlateau or the live callback set it
         summary["learning_rate_end"] = f.learning_rate_changes[-1][1]
     main, monitor = f.main, f.monitor
@@ -163,6 +168,7 @@ def _summary(run: Run, f: Features) -> dict:
             replay = replay_early_stopping(monitor, noise_patience(monitor))
             summary["early_stopping"] = {"patience": replay.patience * epochs_per_point(f),
                                          "stopped_epoch": replay.stopped_epoch,
+                                         "kept_epoch": replay.best_epoch,
                                          "saved_epochs": replay.saved_epochs}
     return summary
 

@@ -14,5 +14,18 @@ from .errors import LogError
 from .report import CONDITIONS, Finding, Fix, Report
 from .run import Run
 
-__all__ = ["CONDITIONS", "Finding", "Fix", "LogError", "Report", "Run", "diagnose"]
+
+
+def plot(source, ax=None, **options):
+    """Draw a run's curves with every finding where its evidence is (needs matplotlib).
+
+    ``source`` is a :class:`Report` or anything :func:`diagnose` takes; see
+    :func:`diagnose.figure.plot`. Returns the ``matplotlib.figure.Figure``.
+    """
+    from .figure import plot as draw
+
+    return draw(source, ax=ax, **options)
+
+
+__all__ = ["CONDITIONS", "Finding", "Fix", "LogError", "Report", "Run", "diagnose", "plot"]
 __version__ = "0.1.0"

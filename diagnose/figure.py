@@ -80,10 +80,12 @@ def _matplotlib():
 
 
 def has_matplotlib() -> bool:
-    """True when matplotlib can be imported (without importing it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("matplotlib") is not None
+    """True when matplotlib can be imported (only ever asked where a picture is wanted)."""
+    try:
+        _matplotlib()
+    except MissingExtra:
+        return False
+    return True
 
 
 def plot(source: Any, ax: Any = None, **options: Any):

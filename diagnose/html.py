@@ -21,6 +21,7 @@ no web font, no image file). Every string that comes from a log is escaped.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -37,8 +38,7 @@ SWEEP_FIGURES = 50
 # Small multiples: the size of one chart, in CSS pixels.
 SPARK_W, SPARK_H = 180, 64
 
-_CONDITION_COLOURS = {"lr_too_high": "#CC79A7", "overfitting": "#D55E00",
-                      "underfitting": "#E69F00", "lr_too_low": "#56B4E9", "healthy": "#009E73"}
+_FIGURE_NUMBERS = itertools.count(1)
 
 CSS = """
 .kd{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#222;
@@ -172,8 +172,16 @@ def figure_svg(report: Report) -> str:
         fig.savefig(buffer, format="svg", bbox_inches="tight")
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
-    return re.sub(r'id="(mark|line):([^"]*)"', lambda m: f'class="kd-{m[1]}" data-kind="{m[2]}"',
-                  svg)
+    # matplotlib's RDF metadata names its web site and a Dublin Core type: nothing a
+    # reader needs, and a page that names no address cannot be suspected of fetching one.
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, count=1, flags=re.S)
+    svg = re.sub(r'id="(mark|line):([^"]*)"', lambda m: f'class="kd-{m[1]}" data-kind="{m[2]}"',
+                 svg)
+    # matplotlib numbers its ids per figure (figure_1, axes_1, a clip path's hash): on a page
+    # of several figures each gets its own prefix, so no id is defined twice.
+    prefix = f"f{next(_FIGURE_NUMBERS)}-"
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m[1]}"', svg)
+    return re.sub(r'(href="#|url\(#)([^")]+)', lambda m: f"{m[1]}{prefix}{m[2]}", svg)
 
 
 def sparkline(report: Report, width: int = SPARK_W, height: int = SPARK_H) -> str:
@@ -353,7 +361,8 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
     from .figure import has_matplotlib
 
     ranked = sweep.ranking(reports)
-    anchors = {id(r): f"run-{i}" for i, r in enumerate(ranked, 1)}
+    # Anchors by rank, not by object: the same report may be listed twice.
+    anchors = [f"run-{i}" for i in range(1, len(ranked) + 1)]
     counts = {c: sum(c in r.conditions for r in reports) for c in CONDITIONS}
     out = [f"<h1>Sweep of {len(reports)} runs</h1>"]
     found = ", ".join(f"{n} {c}" for c, n in counts.items() if n)
@@ -386,7 +395,7 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
         out.append(
             f'<tr data-run="{i}" data-conditions="{_e(" ".join(r.conditions))}" '
             f'data-source="{_e(r.source)}"><td class="num">{i}</td>'
-            f'<td><a href="#{anchors[id(r)]}"><code>{_e(r.source)}</code></a></td>'
+            f'<td><a href="#{anchors[i - 1]}"><code>{_e(r.source)}</code></a></td>'
             f'<td data-sort="{_e(verdict(r))}">{_badges(r)}</td>'
             f'<td class="num">{_e(s.get("epochs", ""))}</td><td>{_e(s.get("monitor") or "-")}</td>'
             f'<td class="num" data-sort="{"" if best is None else repr(float(best))}">'
@@ -400,10 +409,10 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
     out.append('<h2>Curves</h2><p class="muted">Training loss (blue) and validation loss '
                "(orange); shaded: overfitting (red) or instability (purple); crosses: NaN/inf; "
                "dot: best epoch.</p><div class=\"grid\">")
-    for r in ranked:
-        out.append(f'<div class="cell" data-run="{anchors[id(r)]}" '
+    for anchor, r in zip(anchors, ranked):
+        out.append(f'<div class="cell" data-run="{anchor}" '
                    f'data-conditions="{_e(" ".join(r.conditions))}" data-source="{_e(r.source)}">'
-                   f'<a href="#{anchors[id(r)]}"><span class="name">{_e(r.source)}</span>'
+                   f'<a href="#{anchor}"><span class="name">{_e(r.source)}</span>'
                    f"{sparkline(r)}</a><br>{_badges(r)}</div>")
     out.append("</div>")
 
@@ -413,10 +422,10 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
         out.append(f'<p class="muted">Full figures are drawn for sweeps of up to {SWEEP_FIGURES} '
                    "runs with matplotlib installed; for every run's figure, run "
                    "<code>diagnose DIR --plot figures/</code>.</p>")
-    for r in ranked:
-        out.append(f'<details data-run="{anchors[id(r)]}" data-conditions='
+    for anchor, r in zip(anchors, ranked):
+        out.append(f'<details data-run="{anchor}" data-conditions='
                    f'"{_e(" ".join(r.conditions))}" data-source="{_e(r.source)}" '
-                   f'id="{anchors[id(r)]}"><summary>{_badges(r)} <code>{_e(r.source)}</code>'
+                   f'id="{anchor}"><summary>{_badges(r)} <code>{_e(r.source)}</code>'
                    "</summary>")
         out.append(_run_html(r, draw, None, "h3"))
         out.append("</details>")

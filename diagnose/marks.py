@@ -29,9 +29,10 @@ from .run import LEARNING_RATE, Run
 # log y-axis: about two decades, where a linear axis flattens all but the
 # first epochs into one line at the bottom.
 LOG_SCALE_RATIO = 100.0
-# More learning-rate changes than this (a schedule that moves every epoch)
-# are not marked one by one on the loss panel: the rate panel shows them.
-MAX_MARKED_RATE_CHANGES = 8
+# Learning-rate changes are marked one by one when they are steps (ReduceLROnPlateau,
+# a step decay, the callback): at most this many, on at most a quarter of the logged
+# epochs. A schedule that moves every epoch shows on the rate panel itself.
+MAX_MARKED_RATE_CHANGES = 12
 # A step-logged curve with more points than this is drawn faint, with its
 # binned medians (what the rules judged) drawn over it.
 MAX_PLAIN_POINTS = 400
@@ -197,7 +198,7 @@ def picture(report: Report) -> Picture:
 
     # --- learning-rate changes and what the callback did ---------------------
     changes = features.learning_rate_changes
-    if changes and len(changes) <= MAX_MARKED_RATE_CHANGES:
+    if changes and len(changes) <= min(MAX_MARKED_RATE_CHANGES, len(run) / 4):
         # A few changes (ReduceLROnPlateau, a step decay, the callback): each marked where
         # it happened. A schedule that moves every epoch shows on the rate panel itself.
         if rate is not None:

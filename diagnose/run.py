@@ -46,6 +46,10 @@ class Run:
         format: which loader read it (``"keras_csv"``, ``"history"``, ...).
         notes: what the loader decided on the user's behalf, in words
             (segment chosen, columns renamed, series aligned).
+        params: what the run was trained with, when the source records it
+            (a KerasTuner trial's hyperparameters, an MLflow run's params and
+            name): name -> number or string. Reports carry it in
+            ``summary["params"]``, and a sweep reads its advice from it.
     """
 
     source: str
@@ -56,6 +60,7 @@ class Run:
     granularity: str = "epoch"
     format: str = "history"
     notes: tuple[str, ...] = ()
+    params: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.epochs)
@@ -116,6 +121,7 @@ class Run:
             self.granularity,
             self.format,
             self.notes,
+            self.params,
         )
 
 
@@ -145,7 +151,8 @@ def bin_steps(run: Run, bins: int) -> Run:
                     out[i] = float(np.median(finite))
         series[name], logged[name] = out, mask
     note = f"step-logged run: judged on {len(used)} bins of its x axis (median per bin)"
-    return Run(run.source, x, series, logged, {}, "step", run.format, (*run.notes, note))
+    return Run(run.source, x, series, logged, {}, "step", run.format, (*run.notes, note),
+               run.params)
 
 
 def bin_long_run(run: Run, max_points: int) -> Run:
@@ -189,7 +196,7 @@ def bin_long_run(run: Run, max_points: int) -> Run:
     note = (f"long run: judged on {bins:,} bins of {size:,} consecutive epochs (median per "
             f"bin), not on its {n:,} epochs one by one")
     return Run(run.source, epochs, series, logged, infinite, run.granularity, run.format,
-               (*run.notes, note))
+               (*run.notes, note), run.params)
 
 
 class RunBuilder:

@@ -153,6 +153,8 @@ def _summary(run: Run, f: Features) -> dict:
                      "learning_rate": f.learning_rate, "loss": f.loss_name}
     if f.metric_name:
         summary["metric"] = f.metric_name
+    if run.params:
+        summary["params"] = dict(run.params)
     if f.learning_rate_changes:  # a schedule, ReduceLROnPlateau or the live callback set it
         summary["learning_rate_end"] = f.learning_rate_changes[-1][1]
     main, monitor = f.main, f.monitor

@@ -369,7 +369,7 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
     judged = sum(1 for r in reports if not r.conditions)
     out.append(f'<p class="summary">{_e(found)}'
                + (f", {judged} not judged" if judged else "") + "</p>")
-    advice = sweep.learning_rate_advice(reports)
+    advice = sweep.advice(reports)
     if advice:
         out.append("<h2>Across runs</h2><ul>" + "".join(f"<li>{_e(a)}</li>" for a in advice)
                    + "</ul>")
@@ -382,27 +382,29 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
                f'</label><span class="muted"><span id="kd-shown">{len(reports)}</span> shown; '
                'click a column to sort</span></div>')
 
+    # The settings that vary (a tuner's hyperparameters, the learning rate) beside the verdict.
+    params = sweep.varying(reports)[:sweep.MAX_PARAM_COLUMNS]
+    heads = "".join(f"<th>{_e(p)}</th>" for p in params)
     out.append('<h2>Runs</h2><table class="sortable" id="kd-runs"><thead><tr><th>rank</th>'
-               "<th>run</th><th>verdict</th><th>epochs</th><th>monitor</th><th>best</th>"
-               "<th>best epoch</th><th>lr</th><th>main finding</th><th>first fix</th>"
+               f"<th>run</th><th>verdict</th>{heads}<th>epochs</th><th>monitor</th><th>best</th>"
+               "<th>best epoch</th><th>main finding</th><th>first fix</th>"
                "</tr></thead><tbody>")
     for i, r in enumerate(ranked, 1):
         s = r.summary
         best = s.get("best_value")
         first = r.findings[0] if r.findings else None
         fix = r.fixes[0].action.replace("_", " ") if r.fixes else "-"
-        lr = s.get("learning_rate")
+        used = sweep.settings(r)
+        values = "".join(_param_cell(used.get(p)) for p in params)
         out.append(
             f'<tr data-run="{i}" data-conditions="{_e(" ".join(r.conditions))}" '
             f'data-source="{_e(r.source)}"><td class="num">{i}</td>'
             f'<td><a href="#{anchors[i - 1]}"><code>{_e(r.source)}</code></a></td>'
-            f'<td data-sort="{_e(verdict(r))}">{_badges(r)}</td>'
+            f'<td data-sort="{_e(verdict(r))}">{_badges(r)}</td>{values}'
             f'<td class="num">{_e(s.get("epochs", ""))}</td><td>{_e(s.get("monitor") or "-")}</td>'
             f'<td class="num" data-sort="{"" if best is None else repr(float(best))}">'
             f'{"-" if best is None else f"{best:.4g}"}</td>'
             f'<td class="num">{_e(_num(s.get("best_epoch")))}</td>'
-            f'<td class="num" data-sort="{"" if lr is None else repr(float(lr))}">'
-            f'{"-" if lr is None else f"{lr:g}"}</td>'
             f'<td>{_e(first.rule) if first else "-"}</td><td>{_e(fix)}</td></tr>')
     out.append("</tbody></table>")
 
@@ -430,6 +432,15 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
         out.append(_run_html(r, draw, None, "h3"))
         out.append("</details>")
     return "\n".join(out)
+
+
+def _param_cell(value) -> str:
+    """A setting's table cell: numbers sort as numbers, anything else as text."""
+    if value is None:
+        return "<td>-</td>"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f'<td class="num" data-sort="{float(value)!r}">{value:g}</td>'
+    return f"<td>{_e(value)}</td>"
 
 
 def _num(value) -> str:

@@ -1,18 +1,35 @@
 """Several runs at once: a ranking and what the differences between them say.
 
-A sweep is a folder of runs that differ in a setting (most often the
-learning rate). Pure functions over reports: one line per run with its
-verdict, runs ranked by their best monitored value, and advice drawn from
-how the verdicts line up with the learning rates.
+A sweep is a folder of runs, a KerasTuner project or an MLflow experiment:
+runs that differ in their settings. Pure functions over reports: one line per
+run with its verdict and the settings that vary, runs ranked by their best
+monitored value, and advice drawn from how the verdicts line up with the
+settings (``summary["params"]``, and the learning rate a log records).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .report import Report
 
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse")
+# Settings that hold a learning rate, by name.
+RATE_NAMES = ("learning_rate", "lr")
+# Settings that regularize, and settings that size the model, by a word in their name.
+REGULARIZATION_WORDS = ("dropout", "l1", "l2", "weight_decay", "reg", "noise")
+CAPACITY_WORDS = ("units", "filters", "layers", "width", "hidden", "depth", "neurons", "dim")
+# A split of the runs by one setting is reported when at least this share of the runs on
+# its far side show the condition, and at least MIN_RUNS of them do (one will do for the
+# learning rate, the setting these conditions are about).
+MIN_SHARE = 0.75
+MIN_RUNS = 2
+# "All runs overfit" is said when at least this share of at least MIN_SWEEP runs do.
+MOST = 0.8
+MIN_SWEEP = 3
+# The sweep table shows at most this many of the settings that vary.
+MAX_PARAM_COLUMNS = 4
 
 
 def _lower_is_better(monitor: str) -> bool:
@@ -36,49 +53,167 @@ def ranking(reports: Sequence[Report]) -> list[Report]:
     return ordered
 
 
-def learning_rate_advice(reports: Sequence[Report]) -> list[str]:
-    """What the runs' learning rates and verdicts say together (needs logged or given rates)."""
-    with_lr = [r for r in reports if r.summary.get("learning_rate")]
-    rates = {r.summary["learning_rate"] for r in with_lr}
-    if len(rates) < 2:
-        return []
-    advice = []
-    high = [r for r in with_lr if "lr_too_high" in r.conditions]
-    low = [r for r in with_lr if "lr_too_low" in r.conditions]
-    if high:
-        floor = min(r.summary["learning_rate"] for r in high)
-        advice.append(f"runs with lr >= {floor:g} were unstable (lr_too_high): {len(high)} run(s)")
-    if low:
-        ceiling = max(r.summary["learning_rate"] for r in low)
-        advice.append(f"runs with lr <= {ceiling:g} barely moved (lr_too_low): {len(low)} run(s)")
-    ranked = [r for r in ranking(with_lr) if r.summary.get("best_value") is not None]
-    if ranked:
-        best = ranked[0]
-        advice.append(f"the best, {best.source}, used lr {best.summary['learning_rate']:g} "
-                      f"({best.summary.get('monitor')} {best.summary['best_value']:.4g}, "
-                      f"{', '.join(best.conditions) or 'not judged'})")
-    return advice
+# --- settings -----------------------------------------------------------------
 
+def settings(report: Report) -> dict[str, object]:
+    """What the run was trained with: its params, and its learning rate when the log
+    recorded one and the params do not name it."""
+    found = dict(report.summary.get("params") or {})
+    rate = report.summary.get("learning_rate")
+    if rate is not None and not any(name in found for name in RATE_NAMES):
+        found["learning_rate"] = rate
+    return found
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def varying(reports: Sequence[Report]) -> list[str]:
+    """The settings whose value differs between runs: learning rate first, then by name."""
+    values: dict[str, set] = {}
+    for r in reports:
+        for name, value in settings(r).items():
+            values.setdefault(name, set()).add(repr(value))
+    names = [name for name, seen in values.items() if len(seen) > 1]
+    return sorted(names, key=lambda n: (n not in RATE_NAMES, n))
+
+
+def _numeric(reports: Sequence[Report], name: str) -> list[tuple[float, Report]]:
+    pairs = [(_number(settings(r).get(name)), r) for r in reports]
+    return [(v, r) for v, r in pairs if v is not None]
+
+
+def _show(value: float) -> str:
+    return f"{value:g}"
+
+
+def _split(reports: Sequence[Report], condition: str, high: bool) -> tuple[str, str] | None:
+    """The setting whose high (or low) end holds the runs with ``condition``, best split first:
+    ("learning_rate >= 0.01", "(lr_too_high: 7 of 9)"), or None when no setting separates them."""
+    best = None
+    for name in varying(reports):
+        pairs = _numeric(reports, name)
+        if len({v for v, _ in pairs}) < 2:
+            continue
+        hit = [v for v, r in pairs if condition in r.conditions]
+        if len(hit) < (1 if name in RATE_NAMES else MIN_RUNS):
+            continue
+        edge = min(hit) if high else max(hit)
+        side = [r for v, r in pairs if (v >= edge if high else v <= edge)]
+        if len(side) == len(pairs):
+            continue  # every run is on that side: the setting separates nothing
+        share = len(hit) / len(side)
+        if share < MIN_SHARE:
+            continue
+        key = (share, len(hit), name in RATE_NAMES)
+        if best is None or key > best[0]:
+            best = (key, name, edge, len(hit), len(side))
+    if best is None:
+        return None
+    _, name, edge, n_hit, n_side = best
+    return f"{name} {'>=' if high else '<='} {_show(edge)}", f"({condition}: {n_hit} of {n_side})"
+
+
+def _range(reports: Sequence[Report], words: tuple[str, ...]) -> list[str]:
+    """"dropout 0-0.3" for each varying numeric setting whose name has one of ``words``."""
+    out = []
+    for name in varying(reports):
+        if not any(word in name.lower() for word in words):
+            continue
+        values = [v for v, _ in _numeric(reports, name)]
+        if len(set(values)) > 1:
+            out.append(f"{name} {_show(min(values))}-{_show(max(values))}")
+    return out
+
+
+def advice(reports: Sequence[Report]) -> list[str]:
+    """What the runs' settings and verdicts say together, in sentences.
+
+    - the setting beyond which runs were unstable (``lr_too_high``) or barely
+      moved (``lr_too_low``), when one separates them;
+    - a sweep where (nearly) every run overfits or underfits: the range
+      searched did not help, and which way to widen it;
+    - the settings of the best run.
+    """
+    if len(reports) < 2:
+        return []
+    out = []
+    unstable = _split(reports, "lr_too_high", high=True)
+    if unstable:
+        out.append(f"runs with {unstable[0]} were unstable {unstable[1]}")
+    slow = _split(reports, "lr_too_low", high=False)
+    if slow:
+        out.append(f"runs with {slow[0]} barely moved {slow[1]}")
+    n = len(reports)
+    for condition, words, widen in (
+            ("overfitting", REGULARIZATION_WORDS,
+             "search stronger regularization (dropout up to 0.5, a larger L2) or add data"),
+            ("underfitting", CAPACITY_WORDS, "search larger models or train longer")):
+        hit = sum(condition in r.conditions for r in reports)
+        if n >= MIN_SWEEP and hit >= MOST * n:
+            searched = _range(reports, words)
+            which = "all" if hit == n else f"{hit} of"
+            if searched:
+                out.append(f"{which} {n} runs show {condition}, across {', '.join(searched)}: "
+                           f"the range searched did not help; {widen}")
+            else:
+                out.append(f"{which} {n} runs show {condition}: no setting searched prevents "
+                           f"it; {widen}")
+    ranked = [r for r in ranking(reports) if r.summary.get("best_value") is not None]
+    shown = varying(reports)
+    if ranked and shown:
+        best = ranked[0]
+        used = ", ".join(f"{name} {_value(settings(best).get(name))}" for name in shown
+                         if name in settings(best))
+        if used:
+            verdict = ", ".join(best.conditions) or "not judged"
+            out.append(f"the best, {best.source}, used {used} ({best.summary.get('monitor')} "
+                       f"{best.summary['best_value']:.4g}, {verdict})")
+    return out
+
+
+def _value(value: object) -> str:
+    number = _number(value)
+    return _show(number) if number is not None else str(value)
+
+
+# --- output -------------------------------------------------------------------
 
 def sweep_table(reports: Sequence[Report]) -> str:
-    """The ranking as a fixed-width table, then the learning-rate advice."""
+    """The ranking as a fixed-width table (with the settings that vary), then the advice."""
     ranked = ranking(reports)
+    params = varying(reports)[:MAX_PARAM_COLUMNS]
     width = max(len(r.source) for r in ranked)
-    lines = [f"{'rank':>4}  {'run':<{width}}  {'verdict':<26} {'epochs':>6}  {'best (epoch)':<22} lr"]
-    for i, r in enumerate(ranked, 1):
+    cells = [[_value(settings(r)[p]) if p in settings(r) else "-" for p in params] for r in ranked]
+    widths = [max(len(p), *(len(c[i]) for c in cells)) for i, p in enumerate(params)]
+    head = "  ".join(f"{p:>{w}}" for p, w in zip(params, widths))
+    lines = [f"{'rank':>4}  {'run':<{width}}  {'verdict':<26} {'epochs':>6}  {'best (epoch)':<22}"
+             + (f"  {head}" if params else "")]
+    for i, (r, row) in enumerate(zip(ranked, cells), 1):
         s = r.summary
         best = (f"{s['monitor']} {s['best_value']:.4g} ({s.get('best_epoch', 0):.0f})"
                 if s.get("best_value") is not None else "-")
-        lr = f"{s['learning_rate']:g}" if s.get("learning_rate") else "-"
         verdict = ", ".join(r.conditions) or "not judged"
-        lines.append(f"{i:>4}  {r.source:<{width}}  {verdict:<26} {s.get('epochs', 0):>6}  {best:<22} {lr}")
-    advice = learning_rate_advice(reports)
-    if advice:
-        lines += [""] + [f"- {a}" for a in advice]
-    return "\n".join(lines) + "\n"
+        values = "  ".join(f"{c:>{w}}" for c, w in zip(row, widths))
+        lines.append(f"{i:>4}  {r.source:<{width}}  {verdict:<26} {s.get('epochs', 0):>6}  "
+                     f"{best:<22}" + (f"  {values}" if params else ""))
+    said = advice(reports)
+    if said:
+        lines += [""] + [f"- {a}" for a in said]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def sweep_dict(reports: Sequence[Report]) -> dict:
     """The sweep for the JSON output."""
-    return {"ranking": [r.source for r in ranking(reports)],
-            "advice": learning_rate_advice(reports)}
+    return {"ranking": [r.source for r in ranking(reports)], "varying": varying(reports),
+            "advice": advice(reports)}
+
+
+__all__ = ["advice", "ranking", "settings", "sweep_dict", "sweep_table", "varying"]

@@ -144,10 +144,10 @@ def test_sweep_page_holds_every_run_and_sorts_and_filters():
 def test_sweep_advice_is_on_the_page():
     runs = reports(["digits_high_sgd_nan", "cls5_low_1e-6", "digits_healthy_plateau",
                     "iris_overfit_plateau"])
-    from diagnose.sweep import learning_rate_advice
+    from diagnose.sweep import advice
 
     text = text_of(render_html(runs, figures=False))
-    for line in learning_rate_advice(runs):
+    for line in advice(runs):
         assert " ".join(line.split()) in text
 
 

@@ -7,7 +7,7 @@ import math
 
 from diagnose.render import render_json, render_markdown, render_text
 from diagnose.report import Finding, Fix, Report
-from diagnose.sweep import learning_rate_advice, ranking
+from diagnose.sweep import advice, ranking
 
 FINDING = Finding("loss-nan", "lr_too_high", (12.0,), {"first_bad_epoch": 12, "last_finite": math.nan},
                   "loss became NaN at epoch 12", 0.95)
@@ -46,6 +46,44 @@ def test_sweep_ranks_best_first_and_relates_verdicts_to_learning_rates():
             report("b.csv", ("healthy",), 1e-3, 0.3, ()),
             report("c.csv", ("lr_too_low",), 1e-5, 1.5, ())]
     assert [r.source for r in ranking(runs)] == ["b.csv", "c.csv", "a.csv"]
-    advice = " ".join(learning_rate_advice(runs))
-    assert "lr >= 0.1 were unstable" in advice and "lr <= 1e-05 barely moved" in advice
-    assert "the best, b.csv, used lr 0.001" in advice
+    said = " ".join(advice(runs))
+    assert "runs with learning_rate >= 0.1 were unstable (lr_too_high: 1 of 1)" in said
+    assert "runs with learning_rate <= 1e-05 barely moved (lr_too_low: 1 of 1)" in said
+    assert "the best, b.csv, used learning_rate 0.001" in said
+
+
+def swept(name, conditions, params, best):
+    return Report(name, conditions, (), (), (), (),
+                  {"epochs": 10, "monitor": "val_loss", "best_value": best, "best_epoch": 4.0,
+                   "params": params})
+
+
+def test_sweep_advice_reads_the_hyperparameters_that_separate_the_verdicts():
+    # Hand-built reports of a 6-trial search: the three fastest rates blew up.
+    runs = [swept(f"t{i}", c, {"learning_rate": lr, "units": u}, b) for i, (c, lr, u, b) in
+            enumerate([(("lr_too_high",), 0.3, 32, 2.0), (("lr_too_high",), 0.1, 64, 1.9),
+                       (("lr_too_high",), 0.03, 32, 1.8), (("healthy",), 0.003, 64, 0.3),
+                       (("healthy",), 0.001, 32, 0.35), (("lr_too_low",), 1e-5, 64, 1.2)])]
+    said = advice(runs)
+    assert "runs with learning_rate >= 0.03 were unstable (lr_too_high: 3 of 3)" in said
+    assert "the best, t3, used learning_rate 0.003, units 64 (val_loss 0.3, healthy)" in said
+    # units does not separate anything: never named as a cause
+    assert not any("units >=" in line or "units <=" in line for line in said)
+
+
+def test_sweep_advice_when_every_run_overfits_names_the_range_searched():
+    runs = [swept(f"t{i}", ("overfitting",), {"dropout": d, "learning_rate": 1e-3}, 0.5 + d)
+            for i, d in enumerate([0.0, 0.1, 0.2, 0.3])]
+    said = " ".join(advice(runs))
+    assert "all 4 runs show overfitting, across dropout 0-0.3: the range searched did not help" \
+        in said
+
+
+def test_sweep_table_shows_the_settings_that_vary():
+    runs = [swept("a", ("healthy",), {"units": 32, "optimizer": "adam"}, 0.3),
+            swept("b", ("overfitting",), {"units": 64, "optimizer": "adam"}, 0.4)]
+    from diagnose.sweep import sweep_table
+
+    table = sweep_table(runs)
+    assert "units" in table.splitlines()[0] and "optimizer" not in table
+    assert table.splitlines()[1].rstrip().endswith("32")

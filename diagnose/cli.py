@@ -18,9 +18,9 @@ figure of a one-run ``--format html`` page).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="RULE,...", help="run only these rules")
     p.add_argument("--ignore", metavar="RULE,...", help="skip these rules")
     p.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
+    p.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+                   help="diagnose on N processes (default: every core); the output is the same, "
+                        "in the same order")
     p.add_argument("--no-color", action="store_true", help="never colour the output")
     p.add_argument("--debug", action="store_true",
                    help="print the traceback of an internal error (to report it)")
@@ -174,15 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write("diagnose: error: give at least one log file or folder\n")
         return 2
-    plot_dir = _plot_target(args.plot) if args.plot else None
-    if args.plot and plot_dir is None:
+    if args.plot and _plot_target(args.plot) is None:
         sys.stderr.write(f"diagnose: --plot {args.plot}: give a file ending in "
                          f"{', '.join(IMAGE_SUFFIXES)}, or a folder (ending in /)\n")
         return 2
-    if args.plot or args.format == "html":
+    if args.plot:
         from .figure import has_matplotlib
 
-        if args.plot and not has_matplotlib():
+        if not has_matplotlib():
             sys.stderr.write("diagnose: --plot needs matplotlib: install it with "
                              "pip install 'keras-diagnose[plot]'\n")
             return 2
@@ -193,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"(known: {', '.join(CONDITIONS)})\n")
         return 2
 
-    from .api import diagnose
+    from .batch import Item, default_jobs, diagnose_items
     from .engine import Options
 
     load_options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
@@ -209,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = args.debug or bool(os.environ.get("DIAGNOSE_DEBUG"))
 
-    inputs = list(expand(args.paths))
-    show_progress = len(inputs) > PROGRESS_MIN_FILES and sys.stderr.isatty()
-    reports: list[Report] = []
+    items = [Item("<stdin>" if str(path) == STDIN else str(path), path=str(path), problem=problem)
+             for path, problem in expand(args.paths)]
+    show_progress = len(items) > PROGRESS_MIN_FILES and sys.stderr.isatty()
     errors: list[tuple[str, str]] = []
 
     def fail(source: str, message: str) -> None:
@@ -220,48 +222,171 @@ def main(argv: Sequence[str] | None = None) -> int:
             _clear_progress()
         sys.stderr.write(f"diagnose: {_one_line(message)}\n")
 
-    for i, (path, problem) in enumerate(inputs, 1):
-        source = "<stdin>" if str(path) == STDIN else str(path)
-        if show_progress:
-            _progress(i, len(inputs), source)
-        if problem is not None:
-            fail(source, f"{source}: {problem}")
-            continue
-        try:
-            reports.append(diagnose(str(path), **load_options, **engine_options))
-        except LogError as exc:
-            fail(source, str(exc))
-            if debug and exc.__cause__ is not None:
-                traceback.print_exception(exc.__cause__)
-        except Exception as exc:  # the API's boundary missed it: still one line, still one file
-            fail(source, f"{source}: internal error ({type(exc).__name__}: {exc}); please report")
-            if debug:
-                traceback.print_exc()
-    if show_progress:
-        _clear_progress()
-
-    images: dict[int, str] = {}
     try:
-        if args.plot:
-            images = _plot_all(reports, args.plot, fail)
-        text = _render(reports, errors, args.format, _color_wanted(args.no_color or
-                                                                    bool(args.output)),
-                       images, args.output)
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    except OSError as exc:
+        sys.stderr.write(f"diagnose: cannot write {args.output}: {exc.strerror or exc}\n")
+        return 2
+    color = _color_wanted(args.no_color or bool(args.output))
+    # A run is drawn only with --plot, or on an HTML page small enough to hold figures.
+    from .html import SWEEP_FIGURES
+
+    keep_run = bool(args.plot) or (args.format == "html" and len(items) <= SWEEP_FIGURES)
+    writer = Writer(args.format, out, color, several=len(items) > 1)
+    plotter = Plotter(args.plot, [item.source for item in items], fail) if args.plot else None
+    found: set[str] = set()
+    try:
+        outcomes = diagnose_items(items, args.jobs or default_jobs(), load_options=load_options,
+                                  engine_options=engine_options, keep_run=keep_run,
+                                  count=len(items))
+        for i, outcome in enumerate(outcomes, 1):
+            if show_progress:
+                _progress(i, len(items), outcome.source)
+            if outcome.report is None:
+                fail(outcome.source, outcome.error or f"{outcome.source}: not diagnosed")
+                if debug and outcome.trace:
+                    sys.stderr.write(outcome.trace)
+                continue
+            report = outcome.report
+            found.update(report.conditions)
+            image = plotter.draw(i - 1, report) if plotter else None
+            writer.add(report, image)
+        if show_progress:
+            _clear_progress()
+        writer.finish(errors)
     except MissingExtra as exc:
         sys.stderr.write(f"diagnose: {exc}\n")
         return 2
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            sys.stderr.write(f"diagnose: cannot write {args.output}: {exc.strerror or exc}\n")
-            return 2
-    else:
-        sys.stdout.write(text)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ndiagnose: interrupted\n")
+        return 130
+    finally:
+        if out is not sys.stdout:
+            out.close()
     if errors:
         return 2
-    found = {c for r in reports for c in r.conditions}
     return 1 if fail_on & found else 0
+
+
+class Writer:
+    """Writes each report as soon as it is judged (text, Markdown, JSON), and what needs
+    every run (the sweep, an HTML page) at the end.
+
+    Streaming keeps the first output under a second on a folder of 100,000
+    logs and memory flat: the sweep keeps only each run's summary, verdict
+    and first finding and fix. The streamed text is byte for byte what the
+    render functions give for the whole list.
+    """
+
+    def __init__(self, fmt: str, out, color: bool, several: bool):
+        self.fmt, self.out, self.color, self.several = fmt, out, color, several
+        self.kept: list[Report] = []
+        self.images: dict[str, str] = {}
+        self.written = 0
+
+    def add(self, report: Report, image: str | None = None) -> None:
+        from . import render
+
+        if self.fmt == "html":
+            self.kept.append(report)  # the page needs every finding and fix
+            return
+        self.kept.append(_light(report))
+        first = self.written == 0
+        self.written += 1
+        if self.fmt == "text":
+            self.out.write(("" if first else "\n") + render.render_text([report], color=self.color))
+        elif self.fmt == "markdown":
+            images = {report.source: self._link(image)} if image else None
+            self.out.write(("" if first else "\n") + render.render_markdown([report], images=images))
+        else:
+            body = json.dumps(report.to_dict(), indent=2, allow_nan=False)
+            self.out.write(('{\n  "runs": [\n' if first else ",\n") + _indent(body, 4))
+        self.out.flush()
+
+    def _link(self, image: str) -> str:
+        base = Path(self.out.name).parent if self.out is not sys.stdout else Path(".")
+        return os.path.relpath(image, base)
+
+    def finish(self, errors: list[tuple[str, str]]) -> None:
+        from . import render, sweep
+
+        several = len(self.kept) > 1
+        if self.fmt == "html":
+            from .html import render_html
+
+            if self.kept or errors:
+                self.out.write(render_html(self.kept, errors))
+            return
+        if self.fmt == "text":
+            if several:
+                self.out.write("\n" + sweep.sweep_table(self.kept))
+        elif self.fmt == "markdown":
+            if several:
+                tail = render.render_markdown([], sweep.sweep_table(self.kept))
+                self.out.write(("\n" if self.written else "") + tail)
+        else:
+            head = '{\n  "runs": [\n' if not self.written else "\n"
+            document = {"runs": None}
+            if errors:
+                document["errors"] = [{"source": s, "error": e} for s, e in errors]
+            if several:
+                document["sweep"] = sweep.sweep_dict(self.kept)
+            rest = json.dumps(document, indent=2, allow_nan=False)
+            # Everything after the runs' list, as json.dumps writes it for the whole document.
+            tail = rest[rest.index('"runs": null') + len('"runs": null'):]
+            self.out.write(head + ("  ]" if self.written else "  ]") + tail + "\n")
+        self.out.flush()
+
+
+def _indent(text: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line for line in text.splitlines())
+
+
+def _light(report: Report) -> Report:
+    """What a sweep keeps of a report: verdict, summary, first finding and fix (no curves)."""
+    from dataclasses import replace
+
+    return replace(report, findings=report.findings[:1], fixes=report.fixes[:1], limitations=(),
+                   notes=(), actions=(), run=None)
+
+
+class Plotter:
+    """Draws each report as it is judged: to one file for one run, else one PNG per run."""
+
+    def __init__(self, path: str, sources: Sequence[str], fail):
+        self.fail = fail
+        folder = _plot_target(path)
+        if folder == Path("") and len(sources) > 1:
+            self.folder = Path(path).with_suffix("")
+            self.names = image_names(sources)
+            sys.stderr.write(f"diagnose: {len(sources)} runs: writing one image per run into "
+                             f"{self.folder}/\n")
+        elif folder == Path(""):
+            self.folder, self.names = Path(path).parent, [Path(path).name]
+        else:
+            self.folder, self.names = folder, image_names(sources)
+        self.ready = False
+
+    def draw(self, index: int, report: Report) -> str | None:
+        """Draw the report of the ``index``-th input (0-based); the image's path, or None."""
+        from .figure import save
+
+        if not self.ready:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.fail(str(self.folder), f"{self.folder}: cannot create the folder "
+                          f"({exc.strerror or exc})")
+                return None
+            self.ready = True
+        target = self.folder / self.names[index]
+        try:
+            save(report, target)
+        except (ValueError, OSError) as exc:
+            self.fail(report.source, f"{report.source}: no figure: {exc}")
+            return None
+        return str(target)
 
 
 def _plot_target(path: str) -> Path | None:
@@ -270,40 +395,6 @@ def _plot_target(path: str) -> Path | None:
     if path.endswith(("/", os.sep)) or _is_dir(target):
         return target
     return Path("") if target.suffix.lower() in IMAGE_SUFFIXES else None
-
-
-def _plot_all(reports: list[Report], path: str, fail) -> dict[int, str]:
-    """Draw every report; the image path written for each (by index). A run that cannot be
-    drawn costs one line, like a file that cannot be read; the others are still drawn."""
-    from .figure import save
-
-    folder = _plot_target(path)
-    if folder == Path("") and len(reports) > 1:
-        folder, names = Path(path).with_suffix(""), image_names([r.source for r in reports])
-        sys.stderr.write(f"diagnose: {len(reports)} runs: writing one image per run into "
-                         f"{folder}/\n")
-    elif folder == Path(""):
-        names = [Path(path).name]
-        folder = Path(path).parent
-    else:
-        names = image_names([r.source for r in reports])
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(str(folder), f"{folder}: cannot create the folder ({exc.strerror or exc})")
-        return {}
-    written = {}
-    for i, (report, name) in enumerate(zip(reports, names)):
-        target = folder / name
-        try:
-            save(report, target)
-        except MissingExtra:
-            raise
-        except (ValueError, OSError) as exc:
-            fail(report.source, f"{report.source}: no figure: {exc}")
-            continue
-        written[i] = str(target)
-    return written
 
 
 def image_names(sources: Sequence[str], suffix: str = ".png") -> list[str]:
@@ -327,30 +418,6 @@ def image_names(sources: Sequence[str], suffix: str = ".png") -> list[str]:
         seen.add(name)
         names.append(name)
     return names
-
-
-def _render(reports: list[Report], errors: list[tuple[str, str]], fmt: str, color: bool,
-            images: dict[int, str] | None = None, output: str | None = None) -> str:
-    from . import render, sweep
-
-    several = len(reports) > 1
-    if fmt == "html":
-        from .html import render_html
-
-        return render_html(reports, errors)
-    if fmt == "markdown" and images:
-        base = Path(output).parent if output else Path(".")
-        links = {reports[i].source: os.path.relpath(p, base) for i, p in images.items()}
-        return render.render_markdown(reports, sweep.sweep_table(reports) if several else None,
-                                      images=links)
-    if fmt == "json":
-        return render.render_json(reports, errors, sweep.sweep_dict(reports) if several else None)
-    if fmt == "markdown":
-        return render.render_markdown(reports, sweep.sweep_table(reports) if several else None)
-    text = render.render_text(reports, color=color)
-    if several:
-        text += "\n" + sweep.sweep_table(reports)
-    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

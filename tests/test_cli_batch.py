@@ -1,0 +1,77 @@
+"""Many logs at once: --jobs gives the same output in the same order, and streaming output
+is exactly what the render functions give for the whole list."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diagnose import sweep
+from diagnose.batch import PARALLEL_MIN_ITEMS, Item, diagnose_items
+from diagnose.cli import expand, main
+from diagnose.render import render_json, render_markdown, render_text
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """The fixture runs, plus two files that cannot be read, in one folder."""
+    root = tmp_path_factory.mktemp("sweep")
+    for csv in sorted(FIXTURES.glob("*.csv")):
+        (root / csv.name).write_bytes(csv.read_bytes())
+    (root / "broken.csv").write_text("epoch,loss\n0,abc\n")
+    (root / "empty.json").write_text("")
+    assert len(list(root.iterdir())) > PARALLEL_MIN_ITEMS  # so that --jobs 2 really forks
+    return root
+
+
+def expected(root: Path):
+    items = [Item(str(p), path=str(p), problem=q) for p, q in expand([str(root)])]
+    outcomes = list(diagnose_items(items))
+    reports = [o.report for o in outcomes if o.report is not None]
+    errors = [(o.source, o.error) for o in outcomes if o.report is None]
+    return reports, errors
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_streamed_output_is_what_the_renderers_give_for_the_whole_list(folder, capsys, fmt):
+    assert main([str(folder), "--format", fmt, "--jobs", "1"]) == 2  # two unreadable files
+    out, err = capsys.readouterr()
+    reports, errors = expected(folder)
+    assert len(errors) == 2 and err.count("\n") == 2
+    if fmt == "json":
+        assert out == render_json(reports, errors, sweep.sweep_dict(reports))
+        json.loads(out)
+    elif fmt == "text":
+        assert out == render_text(reports) + "\n" + sweep.sweep_table(reports)
+    else:
+        assert out == render_markdown(reports, sweep.sweep_table(reports))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_jobs_2_gives_the_same_output_in_the_same_order(folder, fmt):
+    def run(jobs: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "diagnose", str(folder), "--format", fmt,
+                               "--jobs", jobs], capture_output=True, text=True, timeout=300)
+
+    one, two = run("1"), run("2")
+    assert one.returncode == two.returncode == 2
+    assert one.stdout == two.stdout and one.stderr == two.stderr
+
+
+def test_json_with_no_readable_run_is_still_a_document(tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("epoch,loss\n0,abc\n")
+    assert main([str(tmp_path / "bad.csv"), "--format", "json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["runs"] == [] and doc["errors"][0]["source"].endswith("bad.csv")
+
+
+def test_progress_bar_never_reaches_a_pipe(folder):
+    done = subprocess.run([sys.executable, "-m", "diagnose", str(folder), "--jobs", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert "\r" not in done.stderr and "[#" not in done.stderr

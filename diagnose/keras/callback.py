@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import warnings
 from collections.abc import Mapping
@@ -23,11 +24,21 @@ from absl import logging
 
 from ..engine import Analyzer, Options
 from ..fixes import BLOWUP_RULES, MIN_PATIENCE
+from ..render import verdict
 from ..report import Action, Finding, Report, count
 from . import optimizer as optimizers
 from .batches import BatchEvent, BatchWatch
 from .distribution import is_chief
 from .monitor import Monitor
+from .tensorboard import (
+    NOTICES,
+    REPORT,
+    VERDICT,
+    Board,
+    notices_markdown,
+    report_markdown,
+    sibling_log_dir,
+)
 
 ACTIONS = ("warn", "act")
 # Findings that mean the run blew up (NaN, divergence, a blow-up that froze
@@ -69,6 +80,7 @@ def _guarded(hook):
         except Exception as exc:  # noqa: BLE001 - a diagnosis must never end a training run
             self.disabled = True
             self.error = exc
+            self._close_board()
             warnings.warn(f"DiagnoseCallback disabled itself after an internal error "
                           f"({type(exc).__name__}: {exc}); training continues without it.",
                           RuntimeWarning, stacklevel=2)
@@ -151,6 +163,19 @@ class DiagnoseCallback(keras.callbacks.Callback):
             training ends, whatever the verbosity.
         options: a :class:`diagnose.engine.Options` for the engine (rule
             selection and thresholds).
+        log_dir: a TensorBoard log directory: each epoch's notices and
+            actions (whatever the verbosity) and, at the end, the report as
+            Markdown and the verdict are written as text summaries into
+            ``<log_dir>/diagnose``, a run beside Keras' ``train`` and
+            ``validation``, under the tags ``diagnose/notices``,
+            ``diagnose/report`` and ``diagnose/verdict``, at the step Keras'
+            ``TensorBoard`` callback gives the epoch (0-based). ``None``
+            (default): the ``log_dir`` of a ``keras.callbacks.TensorBoard`` in
+            the same ``fit()`` call, if there is one; else nothing is written.
+            Only the chief writes, never from a batch hook; the folder used is
+            :attr:`tensorboard_dir`. Needs TensorFlow (not the ``tensorboard``
+            package); a failure to write is one warning, and the diagnosis
+            goes on without it.
 
     Example:
         >>> import numpy as np, keras
@@ -172,7 +197,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
                  restore_best_weights: bool | None = None, start_from_epoch: int = 0,
                  factor: float = 0.5, min_lr: float = 0.0, repair: int = 0,
                  batch_checks: bool = False, verbose: int | str = "auto",
-                 print_report: bool = False, options: Options | None = None):
+                 print_report: bool = False, options: Options | None = None,
+                 log_dir: str | os.PathLike | None = None):
         super().__init__()
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
@@ -200,6 +226,10 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self.batch_checks = batch_checks
         self.verbose = verbose
         self.print_report = print_report
+        self.log_dir = log_dir
+        # The TensorBoard run written by the last fit() (<log_dir>/diagnose), or None.
+        self.tensorboard_dir: str | None = None
+        self._board: Board | None = None
         options = options or Options()
         # The default monitor is the engine's own default (the main loss's validation twin).
         self.options = replace(options, monitor=monitor) if monitor != "val_loss" else options
@@ -225,8 +255,10 @@ class DiagnoseCallback(keras.callbacks.Callback):
     # --- Keras hooks ------------------------------------------------------
     @_guarded
     def on_train_begin(self, logs=None):
+        self._close_board()  # a fit() that ended in an exception never reached on_train_end
         self._start(f"{self.model.name} (live)", optimizers.class_name(self.model.optimizer))
         self._chief = is_chief(self.model)
+        self._open_board()
         if self._keeps_weights:
             if self.repair:
                 # Its slots must exist before the first copy of its state.
@@ -262,6 +294,10 @@ class DiagnoseCallback(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
+        self._epoch_end(epoch, logs)
+        self._tell_board(epoch)
+
+    def _epoch_end(self, epoch, logs) -> None:
         logs = {} if logs is None else logs
         self._watch_learning_rate(logs)
         values = _numbers(logs)
@@ -309,6 +345,13 @@ class DiagnoseCallback(keras.callbacks.Callback):
         report = self.report
         if report is not None and self.print_report and self._chief:
             _print(str(report))  # the text report, as the diagnose command prints it
+        if self._board is not None:
+            step = self._last_epoch if self._last_epoch is not None else 0
+            self._tell_board(step)
+            if report is not None:
+                self._board.write(REPORT, report_markdown(report), step)
+                self._board.write(VERDICT, verdict(report), step)
+            self._close_board()
         return report
 
     # --- deciding -----------------------------------------------------------
@@ -482,7 +525,9 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self.actions.append(Action(float(epoch + 1), action, params, reason))
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
         said = "see above" if reason == self._announced else reason
-        self._say(f"\nEpoch {epoch + 1}: DiagnoseCallback {action} ({shown}): {said}")
+        line = f"\nEpoch {epoch + 1}: DiagnoseCallback {action} ({shown}): "
+        # In TensorBoard each epoch's entry stands alone: the reason in full.
+        self._say(line + said, told=line + reason)
 
     def _note_once(self, note: str, warn: bool = True) -> None:
         """A note in the report; a warning too when the user's setup stops an action."""
@@ -494,10 +539,47 @@ class DiagnoseCallback(keras.callbacks.Callback):
         elif not warn:
             self._say(f"\nDiagnoseCallback: {note}")
 
-    def _say(self, text: str) -> None:
-        """One notice, at verbose 1 (or "auto" under fit(verbose=1 or 2)), on the chief only."""
+    def _say(self, text: str, told: str | None = None) -> None:
+        """One notice, at verbose 1 (or "auto" under fit(verbose=1 or 2)), on the chief only.
+
+        Kept for TensorBoard too (``told``, when it should read otherwise there),
+        whatever the verbosity; written at the epoch's end, never from a batch hook.
+        """
         if self._chief and self._verbosity():
             _print(text)
+        if self._board is not None:
+            self._told.append((text if told is None else told).strip())
+
+    # --- TensorBoard ------------------------------------------------------------
+    def _open_board(self) -> None:
+        """On the chief: a writer into <log_dir>/diagnose, log_dir given or a TensorBoard's."""
+        self.tensorboard_dir = None
+        if not self._chief:
+            return
+        log_dir = self.log_dir if self.log_dir is not None else sibling_log_dir(self)
+        if log_dir is None:
+            return
+        board = Board(log_dir)
+        if board.open:
+            self._board = board
+            self.tensorboard_dir = board.path
+
+    def _tell_board(self, epoch: int) -> None:
+        """The epoch's notices, as one text entry at the step Keras' TensorBoard gives the epoch."""
+        if self._board is not None and self._told:
+            written_at, written = self._board_entry
+            if written_at == epoch:
+                # The end of training adds to the last epoch's entry: written again, whole,
+                # since TensorBoard keeps one entry per step (a new one preempts the old).
+                self._told = written + self._told
+            self._board.write(NOTICES, notices_markdown(self._told), epoch)
+            self._board_entry = (epoch, self._told)
+        self._told = []
+
+    def _close_board(self) -> None:
+        board, self._board = getattr(self, "_board", None), None
+        if board is not None:
+            board.close()
 
     def _verbosity(self) -> int:
         if self.verbose != "auto":
@@ -544,6 +626,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._chief = True
         self._notes: list[str] = []
         self._announced = ""  # the last notice, so an action on it does not repeat it
+        self._told: list[str] = []  # this epoch's notices, for TensorBoard
+        self._board_entry: tuple[int | None, list[str]] = (None, [])  # the last one written
         self.actions: list[Action] = []
         self.first_seen: dict[str, int] = {}  # condition -> 1-based epoch it was first reported
 

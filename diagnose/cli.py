@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import LogError, MissingExtra
+from .errors import MissingExtra
 from .load import FORMATS
 from .load.common import MAX_BYTES, STDIN
 from .report import CONDITIONS, Report

@@ -174,6 +174,10 @@ def render_markdown(reports: Iterable[Report], sweep: str | None = None,
             out += [f"{i}. {_md(fix.text)}", "", "   ```python"]
             out += [f"   {line}" for line in _unfenced(fix.code).splitlines()]
             out += ["   ```", ""]
+        if r.actions:
+            out += ["**Done during training:**", ""]
+            out += [f"- epoch {_number(a.epoch)}: `{a.action}` - {_md(a.reason)}"
+                    for a in r.actions] + [""]
         for title, items in (("Not judged", r.limitations), ("Notes", r.notes)):
             if items:
                 out += [f"**{title}:**", ""] + [f"- {_md(item)}" for item in items] + [""]

@@ -152,6 +152,16 @@ def test_nothing_is_written_without_a_log_dir_or_a_tensorboard_callback(moons, t
     assert opened == [] and list(tmp_path.iterdir()) == []
 
 
+def test_log_dir_false_writes_nothing_even_beside_a_tensorboard_callback(moons, tmp_path,
+                                                                         monkeypatch):
+    opened = []
+    monkeypatch.setattr(callback_module, "Board", lambda *a: opened.append(a))
+    callback = DiagnoseCallback(action="act", verbose=0, log_dir=False)
+    unstable_run(moons, [keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb")), callback])
+    assert opened == [] and callback.tensorboard_dir is None
+    assert not (tmp_path / "tb" / "diagnose").exists()
+
+
 def test_an_unwritable_log_dir_is_one_warning_and_training_completes(moons, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -87,3 +87,12 @@ def test_sweep_table_shows_the_settings_that_vary():
     table = sweep_table(runs)
     assert "units" in table.splitlines()[0] and "optimizer" not in table
     assert table.splitlines()[1].rstrip().endswith("32")
+
+
+def test_markdown_says_what_the_callback_did_as_the_text_does():
+    from diagnose.report import Action
+
+    done = Action(7.0, "lower_learning_rate", {"factor": 0.5}, "val_loss stalled for 3 epochs")
+    r = Report("live run", ("overfitting",), actions=(done,), summary={"epochs": 9})
+    assert "epoch 7: lower_learning_rate - val_loss stalled for 3 epochs" in render_text([r])
+    assert "- epoch 7: `lower_learning_rate` - val_loss stalled for 3 epochs" in render_markdown([r])

@@ -172,6 +172,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
             ``TensorBoard`` callback gives the epoch (0-based). ``None``
             (default): the ``log_dir`` of a ``keras.callbacks.TensorBoard`` in
             the same ``fit()`` call, if there is one; else nothing is written.
+            ``False``: never write, even beside a ``TensorBoard`` callback.
             Only the chief writes, never from a batch hook; the folder used is
             :attr:`tensorboard_dir`. Needs TensorFlow (not the ``tensorboard``
             package); a failure to write is one warning, and the diagnosis
@@ -198,7 +199,7 @@ class DiagnoseCallback(keras.callbacks.Callback):
                  factor: float = 0.5, min_lr: float = 0.0, repair: int = 0,
                  batch_checks: bool = False, verbose: int | str = "auto",
                  print_report: bool = False, options: Options | None = None,
-                 log_dir: str | os.PathLike | None = None):
+                 log_dir: str | os.PathLike | bool | None = None):
         super().__init__()
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
@@ -555,6 +556,8 @@ class DiagnoseCallback(keras.callbacks.Callback):
         """On the chief: a writer into <log_dir>/diagnose, log_dir given or a TensorBoard's."""
         self.tensorboard_dir = None
         if not self._chief:
+            return
+        if self.log_dir is False:
             return
         log_dir = self.log_dir if self.log_dir is not None else sibling_log_dir(self)
         if log_dir is None:

@@ -71,12 +71,9 @@ def sibling_log_dir(callback: keras.callbacks.Callback) -> str | None:
 
 
 def report_markdown(report: Report) -> str:
-    """The report as Markdown (``render_markdown``), with what the callback did during training."""
-    text = _for_tensorboard(render_markdown([report])).rstrip("\n")
-    if report.actions:
-        done = [f"- epoch {a.epoch:.0f}: `{a.action}` - {_md(a.reason)}" for a in report.actions]
-        text += "\n\n**Done during training:**\n\n" + "\n".join(done)
-    return text + "\n"
+    """The report as Markdown (``render_markdown``, what the callback did included), laid out
+    for TensorBoard's renderer."""
+    return _for_tensorboard(render_markdown([report])).rstrip("\n") + "\n"
 
 
 def _for_tensorboard(markdown: str) -> str:

@@ -17,6 +17,7 @@ that cannot be read costs its own line and nothing else.
 
 from __future__ import annotations
 
+import json
 import os
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
@@ -51,12 +52,46 @@ class Item:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one item: its report, or one line saying why there is none."""
+    """What became of one item: its report, or one line saying why there is none.
+
+    ``rendered`` is the report already written out in the format asked for
+    (text, Markdown or JSON), done in the worker so that the process writing
+    the output only writes: on a 100,000-run sweep it would otherwise be the
+    bottleneck.
+    """
 
     source: str
     report: Report | None = None
     error: str | None = None
     trace: str | None = None  # the traceback behind an internal error, for --debug
+    rendered: str | None = None
+
+
+# What an outcome keeps of a report: all of it with the judged run (to draw it), all of it
+# without the run (an HTML page), or what a sweep reads (verdict, summary, first finding
+# and fix) when the report itself has been rendered already.
+KEEP = ("run", "full", "light")
+
+
+def light(report: Report) -> Report:
+    """What a sweep keeps of a report: verdict, summary, first finding and fix; no curves."""
+    return replace(report, findings=report.findings[:1], fixes=report.fixes[:1], limitations=(),
+                   notes=(), actions=(), run=None)
+
+
+def render_one(report: Report, fmt: str, color: bool = False) -> str:
+    """One report as the CLI writes it: ``text``, ``markdown``, or ``json`` (the run's object
+    in the ``runs`` list, indented as ``json.dumps(document, indent=2)`` indents it)."""
+    from . import render
+
+    if fmt == "text":
+        return render.render_text([report], color=color)
+    if fmt == "markdown":
+        return render.render_markdown([report])
+    if fmt == "json":
+        body = json.dumps(report.to_dict(), indent=2, allow_nan=False)
+        return "\n".join("    " + line for line in body.splitlines())
+    raise ValueError(f"cannot render one report as {fmt!r}")
 
 
 def default_jobs() -> int:
@@ -68,8 +103,12 @@ def default_jobs() -> int:
 
 
 def judge_item(item: Item, load_options: Mapping[str, Any], engine_options: Mapping[str, Any],
-               keep_run: bool = False) -> Outcome:
-    """Read and judge one item; never raises. The same function on every worker."""
+               keep: str = "full", render: str | None = None, color: bool = False) -> Outcome:
+    """Read and judge one item; never raises. The same function on every worker.
+
+    ``keep``: one of :data:`KEEP`. ``render``: a format for :func:`render_one`,
+    to write the report out here, in the worker.
+    """
     from .api import diagnose
 
     if item.problem is not None:
@@ -86,36 +125,44 @@ def judge_item(item: Item, load_options: Mapping[str, Any], engine_options: Mapp
     except Exception as exc:  # the API's boundary missed it: still one line, still one item
         return Outcome(item.source, error=f"{item.source}: internal error ({type(exc).__name__}: "
                        f"{exc}); please report", trace=traceback.format_exc())
+    rendered = render_one(report, render, color) if render else None
     # The run goes back only when it will be drawn: it is most of what a report weighs.
-    return Outcome(item.source, report if keep_run else replace(report, run=None))
+    kept = report if keep == "run" else replace(report, run=None) if keep == "full" else \
+        light(report)
+    return Outcome(item.source, kept, rendered=rendered)
 
 
 # Per-worker options, set once by the pool's initializer instead of sent with every item.
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(load_options, engine_options, keep_run) -> None:
-    _WORKER.update(load=load_options, engine=engine_options, keep_run=keep_run)
+def _init_worker(settings: dict[str, Any]) -> None:
+    _WORKER.update(settings)
 
 
 def _judge_in_worker(item: Item) -> Outcome:
-    return judge_item(item, _WORKER["load"], _WORKER["engine"], _WORKER["keep_run"])
+    return judge_item(item, **_WORKER)
 
 
 def diagnose_items(items: Iterable[Item], jobs: int = 1, *,
                    load_options: Mapping[str, Any] | None = None,
                    engine_options: Mapping[str, Any] | None = None,
-                   keep_run: bool = False, count: int | None = None) -> Iterator[Outcome]:
+                   keep: str = "full", render: str | None = None, color: bool = False,
+                   count: int | None = None) -> Iterator[Outcome]:
     """One outcome per item, in input order, judged on ``jobs`` processes.
 
-    ``count``: how many items there are, when known; fewer than
-    :data:`PARALLEL_MIN_ITEMS` are judged here, in this process.
+    ``keep``, ``render`` and ``color``: see :func:`judge_item`. ``count``: how
+    many items there are, when known; fewer than :data:`PARALLEL_MIN_ITEMS`
+    are judged here, in this process.
     """
-    load_options = dict(load_options or {})
-    engine_options = dict(engine_options or {})
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
+    settings = {"load_options": dict(load_options or {}),
+                "engine_options": dict(engine_options or {}),
+                "keep": keep, "render": render, "color": color}
     if jobs <= 1 or (count is not None and count < PARALLEL_MIN_ITEMS):
         for item in items:
-            yield judge_item(item, load_options, engine_options, keep_run)
+            yield judge_item(item, **settings)
         return
     import multiprocessing
 
@@ -123,6 +170,5 @@ def diagnose_items(items: Iterable[Item], jobs: int = 1, *,
     # imported; elsewhere the platform's default (spawn) re-imports it once per worker.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(jobs, initializer=_init_worker,
-                      initargs=(load_options, engine_options, keep_run)) as pool:
+    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
         yield from pool.imap(_judge_in_worker, items, chunksize=CHUNK)

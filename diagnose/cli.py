@@ -231,14 +231,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run is drawn only with --plot, or on an HTML page small enough to hold figures.
     from .html import SWEEP_FIGURES
 
-    keep_run = bool(args.plot) or (args.format == "html" and len(items) <= SWEEP_FIGURES)
+    if args.plot or (args.format == "html" and len(items) <= SWEEP_FIGURES):
+        keep = "run"
+    else:
+        keep = "full" if args.format == "html" else "light"
+    # The workers write each report out, except where the output needs what only this
+    # process has (an HTML page of every run, Markdown that links the images drawn here).
+    render = None if args.format == "html" or args.plot else args.format
     writer = Writer(args.format, out, color, several=len(items) > 1)
     plotter = Plotter(args.plot, [item.source for item in items], fail) if args.plot else None
     found: set[str] = set()
     try:
         outcomes = diagnose_items(items, args.jobs or default_jobs(), load_options=load_options,
-                                  engine_options=engine_options, keep_run=keep_run,
-                                  count=len(items))
+                                  engine_options=engine_options, keep=keep, render=render,
+                                  color=color, count=len(items))
         for i, outcome in enumerate(outcomes, 1):
             if show_progress:
                 _progress(i, len(items), outcome.source)
@@ -250,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = outcome.report
             found.update(report.conditions)
             image = plotter.draw(i - 1, report) if plotter else None
-            writer.add(report, image)
+            writer.add(report, outcome.rendered, image)
         if show_progress:
             _clear_progress()
         writer.finish(errors)
@@ -284,23 +290,27 @@ class Writer:
         self.images: dict[str, str] = {}
         self.written = 0
 
-    def add(self, report: Report, image: str | None = None) -> None:
+    def add(self, report: Report, rendered: str | None = None, image: str | None = None) -> None:
+        """One report; ``rendered`` is it written out already (by a worker)."""
         from . import render
+        from .batch import light, render_one
 
         if self.fmt == "html":
             self.kept.append(report)  # the page needs every finding and fix
             return
-        self.kept.append(_light(report))
+        self.kept.append(light(report))
+        if rendered is None:
+            if self.fmt == "markdown" and image:
+                rendered = render.render_markdown([report], images={report.source:
+                                                                    self._link(image)})
+            else:
+                rendered = render_one(report, self.fmt, self.color)
         first = self.written == 0
         self.written += 1
-        if self.fmt == "text":
-            self.out.write(("" if first else "\n") + render.render_text([report], color=self.color))
-        elif self.fmt == "markdown":
-            images = {report.source: self._link(image)} if image else None
-            self.out.write(("" if first else "\n") + render.render_markdown([report], images=images))
+        if self.fmt == "json":
+            self.out.write(('{\n  "runs": [\n' if first else ",\n") + rendered)
         else:
-            body = json.dumps(report.to_dict(), indent=2, allow_nan=False)
-            self.out.write(('{\n  "runs": [\n' if first else ",\n") + _indent(body, 4))
+            self.out.write(("" if first else "\n") + rendered)
         self.out.flush()
 
     def _link(self, image: str) -> str:
@@ -336,19 +346,6 @@ class Writer:
             tail = rest[rest.index('"runs": null') + len('"runs": null'):]
             self.out.write(head + ("  ]" if self.written else "  ]") + tail + "\n")
         self.out.flush()
-
-
-def _indent(text: str, spaces: int) -> str:
-    pad = " " * spaces
-    return "\n".join(pad + line for line in text.splitlines())
-
-
-def _light(report: Report) -> Report:
-    """What a sweep keeps of a report: verdict, summary, first finding and fix (no curves)."""
-    from dataclasses import replace
-
-    return replace(report, findings=report.findings[:1], fixes=report.fixes[:1], limitations=(),
-                   notes=(), actions=(), run=None)
 
 
 class Plotter:

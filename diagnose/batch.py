@@ -41,13 +41,16 @@ class Item:
     """One run to diagnose: a file path for the worker to read, or a run read already.
 
     ``problem`` says why it cannot be diagnosed at all (a folder with no
-    logs); it then becomes an error outcome untouched.
+    logs), and ``error`` is the whole message when the source was read and
+    refused already (one run of an MLflow store); either becomes an error
+    outcome untouched.
     """
 
     source: str
     path: str | None = None
     run: Run | None = None
     problem: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ def judge_item(item: Item, load_options: Mapping[str, Any], engine_options: Mapp
 
     if item.problem is not None:
         return Outcome(item.source, error=f"{item.source}: {item.problem}")
+    if item.error is not None:
+        return Outcome(item.source, error=item.error)
     try:
         if item.run is not None:
             report = diagnose(item.run, **engine_options)

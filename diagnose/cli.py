@@ -23,11 +23,15 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import MissingExtra
+from .errors import LogError, MissingExtra
 from .load import FORMATS
 from .load.common import MAX_BYTES, STDIN
 from .report import CONDITIONS, Report
+
+if TYPE_CHECKING:
+    from .batch import Item
 
 # Files a directory argument contributes (TensorBoard log dirs are found by layout).
 LOG_SUFFIXES = (".csv", ".log", ".json")
@@ -47,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 diagnosed, 1 a --fail-on condition was found, 2 usage or input error.",
     )
     p.add_argument("paths", nargs="*", metavar="FILE_OR_DIR",
-                   help="training logs (CSVLogger CSV, History JSON, ...) or folders of them")
+                   help="training logs (CSVLogger CSV, History JSON, ... see --format-in), "
+                        "folders of them (a KerasTuner project: every trial), or "
+                        "mlflow:TRACKING_URI (mlflow:./mlruns, mlflow:sqlite:///mlflow.db, "
+                        "mlflow:http://host:5000)")
     p.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text",
                    help="output format (default: text); html is one self-contained page: the "
                         "run's figure, or for several runs a sortable table and every run's curves")
@@ -72,6 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="RULE,...", help="run only these rules")
     p.add_argument("--ignore", metavar="RULE,...", help="skip these rules")
     p.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
+    p.add_argument("--experiment", metavar="NAME",
+                   help="with mlflow:URI, the experiment to read (default: every experiment)")
+    p.add_argument("--run-id", metavar="ID", help="with mlflow:URI, the one run to read")
+    p.add_argument("--long", action="store_true",
+                   help="the files are long metric tables (CSV or Parquet, one row per run, step, "
+                        "metric and value): diagnose each run in them")
+    for role, example in (("run", "run_id"), ("step", "step"), ("metric", "key"),
+                          ("value", "value")):
+        p.add_argument(f"--{role}-col", metavar="NAME",
+                       help=f"with --long, the column holding the {role} (e.g. {example}; "
+                            "default: detected)")
     p.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
                    help="diagnose on N processes (default: every core); the output is the same, "
                         "in the same order")
@@ -142,6 +160,54 @@ def expand(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
                          "log dirs)")
 
 
+MLFLOW = "mlflow:"
+
+
+def gather(args: argparse.Namespace) -> Iterator[Item]:
+    """One item per run the arguments name: files and folders (read by the workers), the
+    runs of an MLflow store and of long tables (read here, once per source)."""
+    from .batch import Item
+
+    for name in args.paths:
+        if name.startswith(MLFLOW):
+            yield from _read_runs(name, lambda: _mlflow_runs(name[len(MLFLOW):], args))
+        elif args.long and name != STDIN and not _is_dir(Path(name)):
+            yield from _read_runs(name, lambda: _long_runs(name, args))
+        else:
+            for path, problem in expand([name]):
+                source = "<stdin>" if str(path) == STDIN else str(path)
+                yield Item(source, path=str(path), problem=problem)
+
+
+def _read_runs(name: str, read) -> Iterator[Item]:
+    """Items for a source of many runs; a source that cannot be read at all is one error."""
+    from .batch import Item
+
+    try:
+        for run in read():
+            if isinstance(run, LogError):
+                yield Item(run.source, error=str(run))
+            else:
+                yield Item(run.source, run=run)
+    except LogError as exc:
+        yield Item(name, error=str(exc))
+
+
+def _mlflow_runs(uri: str, args: argparse.Namespace):
+    from .load.mlflow_store import runs
+
+    return runs(uri, experiment=args.experiment, run_id=args.run_id)
+
+
+def _long_runs(path: str, args: argparse.Namespace):
+    from .table import read_long, runs_from_long
+
+    columns = {"run": args.run_col, "step": args.step_col, "metric": args.metric_col,
+               "value": args.value_col}
+    frame = read_long(path, **columns)
+    return runs_from_long(frame, **columns)
+
+
 def _color_wanted(no_color: bool) -> bool:
     return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
@@ -195,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"(known: {', '.join(CONDITIONS)})\n")
         return 2
 
-    from .batch import Item, default_jobs, diagnose_items
+    from .batch import default_jobs, diagnose_items
     from .engine import Options
 
     load_options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
@@ -211,8 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = args.debug or bool(os.environ.get("DIAGNOSE_DEBUG"))
 
-    items = [Item("<stdin>" if str(path) == STDIN else str(path), path=str(path), problem=problem)
-             for path, problem in expand(args.paths)]
+    try:
+        items = list(gather(args))
+    except MissingExtra as exc:
+        sys.stderr.write(f"diagnose: {exc}\n")
+        return 2
     show_progress = len(items) > PROGRESS_MIN_FILES and sys.stderr.isatty()
     errors: list[tuple[str, str]] = []
 

@@ -297,13 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"diagnose: cannot write {args.output}: {exc.strerror or exc}\n")
         return 2
     color = _color_wanted(args.no_color or bool(args.output))
-    # A run is drawn only with --plot, or on an HTML page small enough to hold figures.
-    from .html import SWEEP_FIGURES
-
-    if args.plot or (args.format == "html" and len(items) <= SWEEP_FIGURES):
-        keep = "run"
-    else:
-        keep = "full" if args.format == "html" else "light"
+    # The run comes back from the workers only when it is drawn: --plot, and HTML, whose
+    # small multiples draw every run (its full figures only up to SWEEP_FIGURES runs).
+    keep = "run" if args.plot or args.format == "html" else "light"
     # The workers write each report out, except where the output needs what only this
     # process has (an HTML page of every run, Markdown that links the images drawn here).
     render = None if args.format == "html" or args.plot else args.format

@@ -170,6 +170,11 @@ class DecayFit:
     _scale: float
     _x0: float
 
+    @property
+    def start(self) -> float:
+        """The first epoch of the fitted stretch: the fit says nothing before it."""
+        return self._x0
+
     def predict(self, x: float | np.ndarray) -> np.ndarray:
         t = np.asarray(x, float) - self._x0 + 1.0
         if self.kind == "exp":

@@ -49,7 +49,7 @@ DEFAULT_SPAN = (GREY, "..")
 # Points: marker and colour by kind.
 POINT_STYLE = {
     "best": {"marker": "*", "color": INK, "markersize": 13, "zorder": 6},
-    "kept": {"marker": "o", "markerfacecolor": "none", "markeredgecolor": INK, "markersize": 15,
+    "kept": {"marker": "o", "markerfacecolor": "none", "markeredgecolor": INK, "markersize": 11,
              "markeredgewidth": 1.4, "zorder": 6},
     "spike": {"marker": "^", "color": VERMILLION, "markersize": 8, "zorder": 5},
     "explosion": {"marker": "X", "color": VERMILLION, "markersize": 10, "zorder": 5},
@@ -161,7 +161,7 @@ def draw_panel(ax, panel: Panel, pic: Picture) -> None:
     ax.tick_params(colors=INK, labelsize=8)
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+        ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                   frameon=False, borderaxespad=0.0)
 
 
@@ -200,8 +200,15 @@ def _draw_mark(ax, mark: Mark, panel: Panel) -> None:
     label = _short(mark.label, 60) if mark.label else None
     if mark.shape == "span":
         colour, hatch = SPAN_STYLE.get(mark.kind, DEFAULT_SPAN)
-        ax.axvspan(mark.x[0], mark.x[1], facecolor=colour, alpha=0.13, hatch=hatch,
-                   edgecolor=colour, linewidth=0, label=label, gid=gid, zorder=0)
+        # A pale face, and over it the hatch in a stronger tone: the hatch tells the kinds
+        # apart in grey print. Two artists, because a translucent face fades the hatch with
+        # it (the SVG backend fills the whole pattern with the face's opacity).
+        from matplotlib.colors import to_rgba
+
+        ax.axvspan(mark.x[0], mark.x[1], facecolor=to_rgba(colour, 0.10), edgecolor="none",
+                   linewidth=0, gid=gid, zorder=0)
+        ax.axvspan(mark.x[0], mark.x[1], facecolor="none", hatch=hatch, label=label,
+                   edgecolor=to_rgba(colour, 0.45), linewidth=0, gid=f"{gid}:hatch", zorder=0)
     elif mark.shape == "vline":
         ax.axvline(mark.x[0], label=label, gid=gid, zorder=3,
                    **VLINE_STYLE.get(mark.kind, {"color": GREY, "linestyle": ":"}))

@@ -52,20 +52,22 @@ border:1.5px solid currentColor;margin-right:4px;background:#fff}
 .kd .v-lr_too_high{color:#a3497f}.kd .v-lr_too_low{color:#1f6f9e}.kd .v-none{color:#666}
 .kd table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:13px}
 .kd th,.kd td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
-.kd th{background:#f4f4f4;position:sticky;top:0}
+.kd th{background:#f4f4f4;position:sticky;top:0;white-space:nowrap}.kd td.nowrap{white-space:nowrap}
 .kd th.sortable{cursor:pointer;user-select:none}.kd th.sortable:after{content:" \\2195";color:#999}
 .kd th[aria-sort=ascending]:after{content:" \\2191";color:#222}
 .kd th[aria-sort=descending]:after{content:" \\2193";color:#222}
 .kd td.num{text-align:right;font-variant-numeric:tabular-nums}
-.kd .figure svg{max-width:100%;height:auto}
+.kd .figure svg{width:100%;max-width:1000px;height:auto}
 .kd ol.fixes>li{margin:6px 0 10px}
-.kd pre{background:#f6f8fa;border:1px solid #ddd;border-radius:4px;padding:8px 10px;overflow-x:auto;
+.kd pre{background:#f6f8fa;border:1px solid #ddd;border-radius:4px;padding:8px 60px 8px 10px;
+overflow-x:auto;
 position:relative;font-size:12.5px;margin:4px 0}
 .kd button.copy{position:absolute;top:4px;right:4px;font-size:11px;padding:1px 6px;cursor:pointer;
 border:1px solid #bbb;border-radius:3px;background:#fff}
 .kd .muted{color:#666}.kd ul{margin:4px 0 8px}
 .kd .grid{display:flex;flex-wrap:wrap;gap:8px}
-.kd .cell{border:1px solid #ddd;border-radius:4px;padding:4px;width:188px;font-size:11px}
+.kd .cell{box-sizing:border-box;border:1px solid #ddd;border-radius:4px;padding:4px;width:190px;
+font-size:11px}
 .kd .cell a{color:inherit;text-decoration:none}.kd .cell .name{overflow:hidden;text-overflow:ellipsis;
 white-space:nowrap;display:block}
 .kd details{border-top:1px solid #ddd;padding:4px 0}.kd summary{cursor:pointer}
@@ -81,7 +83,7 @@ SCRIPT = r"""
 (function(){
   function cellValue(row, i){
     var c = row.cells[i]; if(!c) return '';
-    var v = c.getAttribute('data-sort'); if(v === null) v = c.textContent;
+    var v = c.getAttribute('data-sort'); if(v === null) v = c.textContent.trim();
     var n = parseFloat(v); return (v !== '' && !isNaN(n) && isFinite(v)) ? n : v.toLowerCase();
   }
   document.querySelectorAll('table.sortable').forEach(function(table){
@@ -92,15 +94,19 @@ SCRIPT = r"""
         var asc = th.getAttribute('aria-sort') !== 'ascending';
         Array.prototype.forEach.call(heads, function(h){ h.removeAttribute('aria-sort'); });
         th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
-        var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+        var body = table.tBodies[0];
+        // Each row's key is read once, not on every comparison (a thousand rows sort at once).
+        var rows = Array.prototype.map.call(body.rows, function(r){ return [cellValue(r, i), r]; });
         rows.sort(function(a, b){
-          var x = cellValue(a, i), y = cellValue(b, i);
+          var x = a[0], y = b[0];
           var blankX = x === '' || x === '-', blankY = y === '' || y === '-';
           if(blankX !== blankY) return blankX ? 1 : -1;  // blanks last either way
           if(typeof x !== typeof y){ x = String(x); y = String(y); }
           return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
         });
-        rows.forEach(function(r){ body.appendChild(r); });
+        var sorted = document.createDocumentFragment();
+        rows.forEach(function(pair){ sorted.appendChild(pair[1]); });
+        body.appendChild(sorted);
       });
     });
   });
@@ -301,7 +307,8 @@ def _run_html(report: Report, figure: bool | None, anchor: str | None, heading: 
                    "<th>confidence</th><th>evidence</th></tr></thead><tbody>")
         for f in report.findings:
             out.append(f'<tr><td><span class="verdict v-{_e(f.condition)}">{_e(f.condition)}'
-                       f'</span></td><td><code>{_e(f.rule)}</code></td><td>{_e(_epochs(f.epochs))}'
+                       f'</span></td><td class="nowrap"><code>{_e(f.rule)}</code></td><td class="nowrap">'
+                       f'{_e(_epochs(f.epochs, f.events))}'
                        f'</td><td class="num">{f.confidence:.2f}</td><td>{_e(f.message)}</td></tr>')
         out.append("</tbody></table>")
     elif report.healthy:

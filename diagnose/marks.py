@@ -354,7 +354,7 @@ def _fit_marks(report: Report, features, loss: Panel) -> None:
     end = float(main.x[-1])
     longer = next((f for f in report.fixes if f.action == "train_longer"), None)
     target = float((longer.params.get("epochs") if longer else None) or end)
-    x = np.linspace(float(main.x[0]), max(end, target), 200)
+    x = np.linspace(fit.start, max(end, target), 200)  # from where the fit starts, not before
     y = np.asarray(fit.predict(x), float)
     label = f"fitted decay ({fit.kind}, R² {fit.r2:.2f})"
     if target > end:

@@ -36,11 +36,12 @@ def _number(value) -> str:
     return str(value)
 
 
-def _epochs(epochs: Sequence[float]) -> str:
+def _epochs(epochs: Sequence[float], events: bool = False) -> str:
+    """``epochs 7-60`` for a stretch, ``epochs 9, 12`` for separate events."""
     if not epochs:
         return ""
     shown = [_number(float(e)) for e in epochs[:6]]
-    if len(epochs) == 2 and epochs[1] > epochs[0]:
+    if len(epochs) == 2 and epochs[1] > epochs[0] and not events:
         return f"epochs {shown[0]}-{shown[1]}"
     more = ", ..." if len(epochs) > 6 else ""
     return ("epoch " if len(epochs) == 1 else "epochs ") + ", ".join(shown) + more
@@ -93,7 +94,7 @@ def _text_one(report: Report, color: bool) -> list[str]:
         lines.append("")
         for f in report.findings:
             tag = _paint(f.condition, _COLOURS.get(f.condition, "0"), color)
-            lines.append(f"  {tag}  {f.rule} · {_epochs(f.epochs)} · confidence {f.confidence:.2f}")
+            lines.append(f"  {tag}  {f.rule} · {_epochs(f.epochs, f.events)} · confidence {f.confidence:.2f}")
             lines += _wrap(f.message, 4)
     elif report.healthy:
         lines.append("")
@@ -167,7 +168,7 @@ def render_markdown(reports: Iterable[Report], sweep: str | None = None,
             out += [f"![{_md(r.source)}: {verdict(r)}]({_md_link(image)})", ""]
         if r.findings:
             out += ["| condition | rule | where | confidence | evidence |", "|---|---|---|---|---|"]
-            out += [f"| `{f.condition}` | `{f.rule}` | {_epochs(f.epochs)} | {f.confidence:.2f} | "
+            out += [f"| `{f.condition}` | `{f.rule}` | {_epochs(f.epochs, f.events)} | {f.confidence:.2f} | "
                     f"{_md(f.message)} |" for f in r.findings]
             out.append("")
         for i, fix in enumerate(r.fixes, 1):

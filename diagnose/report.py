@@ -34,6 +34,8 @@ class Finding:
         message: one sentence a person reads.
         confidence: 0..1, how sure the rule is, from the margin by which the
             evidence clears its threshold.
+        events: True when ``epochs`` are separate events (spikes at epochs 9
+            and 12), not the first and last epoch of a stretch.
     """
 
     rule: str
@@ -42,6 +44,7 @@ class Finding:
     evidence: dict[str, Any]
     message: str
     confidence: float
+    events: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class Finding:
             "evidence": _jsonable(self.evidence),
             "message": self.message,
             "confidence": round(self.confidence, 2),
+            "events": self.events,
         }
 
 

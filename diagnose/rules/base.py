@@ -126,3 +126,16 @@ def epoch_str(epoch: float) -> str:
 def fmt(value: float) -> str:
     """A loss value with four significant digits."""
     return f"{value:.4g}"
+
+
+def share(ratio: float) -> str:
+    """A ratio as people say it, before "the whole": "45% of" below ten times, then "12 times",
+    "2.1e+22 times" (never "20010552716695071451250688%")."""
+    if ratio < 10:
+        return f"{ratio:.0%} of"
+    return f"{ratio:.0f} times" if ratio < 1e4 else f"{ratio:.2g} times"
+
+
+def times_said(n: int) -> str:
+    """"once", "twice", "3 times"."""
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")

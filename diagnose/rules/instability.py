@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import curves
 from ..report import Finding
-from .base import THIS_VERSION, Option, confidence, epoch_str, fmt, rule
+from .base import THIS_VERSION, Option, confidence, epoch_str, fmt, rule, share, times_said
 
 
 @rule("loss-nan", "lr_too_high")
@@ -149,10 +149,13 @@ def loss_spikes(f, p):
     evidence = {"spike_epochs": list(epochs), "largest_spike": float(heights.max()),
                 "noise_sigma": t.sigma, "span": t.span}
     shown = ", ".join(epoch_str(e) for e in epochs[:6]) + (", ..." if len(epochs) > 6 else "")
-    message = (f"{t.name} jumped back above its best {len(peaks)} time(s) (epoch(s) {shown}); "
-               f"the largest rebound was {heights.max():.0%} of the loss's whole improvement")
+    where = f"epoch{'s' if len(epochs) > 1 else ''} {shown}"
+    measure = "whole improvement" if t.span >= t.sigma else "epoch-to-epoch noise"
+    message = (f"{t.name} jumped back above its best {times_said(len(peaks))} ({where}); the "
+               f"largest rebound was {share(float(heights.max()))} the loss's {measure}")
     return Finding("loss-spikes", "lr_too_high", epochs, evidence, message,
-                   confidence(float(heights.max()) / p.min_height * (1 + 0.3 * (len(peaks) - 1))))
+                   confidence(float(heights.max()) / p.min_height * (1 + 0.3 * (len(peaks) - 1))),
+                   events=True)
 
 
 @rule(
@@ -228,8 +231,12 @@ def loss_oscillating(f, p):
     if not (zigzag or plateau):
         return None
     evidence = {"flip_rate": flips, "amplitude": amplitude, "noise_sigma": t.sigma, "span": t.span}
-    message = (f"{t.name} changes direction on {flips:.0%} of epochs with swings of "
-               f"{amplitude:.0%} of its total improvement (sigma {fmt(t.sigma)})")
+    if zigzag:
+        message = (f"{t.name} changes direction on {flips:.0%} of epochs with swings of "
+                   f"{share(amplitude)} its total improvement (sigma {fmt(t.sigma)})")
+    else:
+        message = (f"{t.name} bounces by {share(amplitude)} its total improvement (sigma "
+                   f"{fmt(t.sigma)}) around a level it no longer improves on")
     return Finding("loss-oscillating", "lr_too_high", (float(t.x[0]), t.last_epoch), evidence,
                    message, confidence(amplitude / p.min_amplitude))
 

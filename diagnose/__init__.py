@@ -27,5 +27,17 @@ def plot(source, ax=None, **options):
     return draw(source, ax=ax, **options)
 
 
-__all__ = ["CONDITIONS", "Finding", "Fix", "LogError", "Report", "Run", "diagnose", "plot"]
+def diagnose_table(df, run="run_id", step="step", metric="key", value="value", **options):
+    """Diagnose every run of a long metric table (one row per run, step, metric and value).
+
+    Returns a pandas DataFrame with one row per run: its conditions, main
+    finding and fix. See :func:`diagnose.table.diagnose_table` (needs pandas).
+    """
+    from .table import diagnose_table as table
+
+    return table(df, run=run, step=step, metric=metric, value=value, **options)
+
+
+__all__ = ["CONDITIONS", "Finding", "Fix", "LogError", "Report", "Run", "diagnose",
+           "diagnose_table", "plot"]
 __version__ = "0.1.0"

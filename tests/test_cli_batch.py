@@ -75,3 +75,25 @@ def test_progress_bar_never_reaches_a_pipe(folder):
     done = subprocess.run([sys.executable, "-m", "diagnose", str(folder), "--jobs", "2"],
                           capture_output=True, text=True, timeout=300)
     assert "\r" not in done.stderr and "[#" not in done.stderr
+
+
+def test_long_table_on_the_command_line_gives_each_runs_verdict(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    import diagnose
+
+    names = ["digits_overfit_noise", "cls5_low_1e-6", "digits_high_sgd_nan"]
+    frames = []
+    for name in names:
+        wide = pd.read_csv(FIXTURES / f"{name}.csv")
+        long = wide.melt(id_vars="epoch", var_name="metric_name", value_name="metric_value")
+        frames.append(long.rename(columns={"epoch": "global_step"}).assign(trial=name))
+    path = tmp_path / "export.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    assert main([str(path), "--long", "--format", "json"]) == 0  # columns detected
+    doc = json.loads(capsys.readouterr().out)
+    got = {r["source"]: r["conditions"] for r in doc["runs"]}
+    want = {n: list(diagnose.diagnose(str(FIXTURES / f"{n}.csv")).conditions) for n in names}
+    assert got == want
+    assert main([str(path), "--long", "--run-col", "run_id"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'run_id'" in err and "trial" in err

@@ -35,9 +35,13 @@ SOURCES = {
     "lightning_csv": sorted(FORMATS.glob("lightning_*.csv")),
     "hf_trainer": sorted(FORMATS.glob("trainer_state*.json")),
     "tensorboard": sorted(TENSORBOARD.glob("*/events.out.tfevents.*")),
+    "keras_console": (sorted(FORMATS.glob("console_keras*.log"))
+                      + sorted(FORMATS.glob("console_*.txt"))),
+    "jsonl": sorted(FORMATS.glob("metrics_*.jsonl")),
+    "wandb_csv": sorted(FORMATS.glob("wandb_*.csv")),
 }
 QUICK_EXAMPLES = 15
-FUZZ_EXAMPLES = 4_200  # x 5 formats = 21,000 mutated files
+FUZZ_EXAMPLES = 4_200  # x 8 formats = 33,600 mutated files
 MUTATED = {"count": 0}
 
 _QUICK = settings(max_examples=QUICK_EXAMPLES, deadline=None, database=None,

@@ -45,8 +45,11 @@ from .common import (
 FORMATS = {
     "tensorboard": "tensorboard",
     "hf_trainer": "hf_trainer",
+    "keras_console": "keras_console",
+    "jsonl": "jsonl",
     "history_json": "history",
     "lightning_csv": "lightning",
+    "wandb_csv": "wandb",
     "keras_csv": "keras_csv",
 }
 HEAD_CHARS = 4096

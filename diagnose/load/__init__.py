@@ -45,6 +45,7 @@ from .common import (
 FORMATS = {
     "tensorboard": "tensorboard",
     "hf_trainer": "hf_trainer",
+    "kerastuner_trial": "kerastuner",
     "keras_console": "keras_console",
     "jsonl": "jsonl",
     "history_json": "history",

@@ -129,6 +129,12 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+# A KerasTuner project folder holds oracle.json beside its trial_* folders; only their
+# trial.json are logs (the project's oracle.json and <tuner_id>.json, and a trial's
+# build_config.json, are the search's state).
+TUNER_ORACLE, TUNER_TRIAL, TUNER_TRIAL_DIR = "oracle.json", "trial.json", "trial_"
+
+
 def expand(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
     """(input, None) for each file and TensorBoard log dir the arguments name; (folder, error)
     for a folder that cannot be walked or holds no log.
@@ -147,8 +153,14 @@ def expand(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
         for root, dirs, files in os.walk(path, onerror=unreadable.append):
             here = Path(root)
             runs = sorted(d for d in dirs if _is_tensorboard_dir(here / d))
+            # A KerasTuner project's own JSON is no log: all of it in the project folder,
+            # all but trial.json in its trial_* folders.
+            project = TUNER_ORACLE in files and any(d.startswith(TUNER_TRIAL_DIR) for d in dirs)
+            trial = (here.name.startswith(TUNER_TRIAL_DIR)
+                     and (here.parent / TUNER_ORACLE).is_file())
             dirs[:] = sorted(d for d in dirs if d not in runs and not d.startswith("."))
-            logs = [here / f for f in sorted(files) if f.endswith(LOG_SUFFIXES)]
+            logs = [here / f for f in sorted(files) if f.endswith(LOG_SUFFIXES)
+                    and not (f.endswith(".json") and (project or (trial and f != TUNER_TRIAL)))]
             found += len(runs) + len(logs)
             yield from ((here / d, None) for d in runs)
             yield from ((log, None) for log in logs)

@@ -28,6 +28,10 @@ MIN_RUNS = 2
 # "All runs overfit" is said when at least this share of at least MIN_SWEEP runs do.
 MOST = 0.8
 MIN_SWEEP = 3
+# A setting the scores follow is named from this many runs, at this p-value (divided by the
+# number of settings tried).
+MIN_TREND_RUNS = 8
+TREND_P = 0.01
 # The sweep table shows at most this many of the settings that vary.
 MAX_PARAM_COLUMNS = 4
 
@@ -90,16 +94,25 @@ def _numeric(reports: Sequence[Report], name: str) -> list[tuple[float, Report]]
     return [(v, r) for v, r in pairs if v is not None]
 
 
-def _show(value: float) -> str:
-    return f"{value:g}"
+def _show(value: float, toward: str = "") -> str:
+    """A setting's value to three significant digits, rounded ``toward`` "down" or "up" when
+    it is a bound (">= 0.5005" is ">= 0.5", never ">= 0.501", which the run itself misses)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    unit = 10.0 ** (math.floor(math.log10(abs(value))) - 2)
+    steps = value / unit
+    steps = math.floor(steps + 1e-9) if toward == "down" else math.ceil(steps - 1e-9) \
+        if toward == "up" else round(steps)
+    return f"{float(f'{steps * unit:.3g}'):g}"
 
 
 def _split(reports: Sequence[Report], condition: str, high: bool) -> tuple[str, str] | None:
     """The setting whose high (or low) end holds the runs with ``condition``, best split first:
     ("learning_rate >= 0.01", "(lr_too_high: 7 of 9)"), or None when no setting separates them."""
     best = None
-    for name in varying(reports):
-        pairs = _numeric(reports, name)
+    judged = [r for r in reports if r.conditions]  # a run not judged is on neither side
+    for name in varying(judged):
+        pairs = _numeric(judged, name)
         if len({v for v, _ in pairs}) < 2:
             continue
         hit = [v for v, r in pairs if condition in r.conditions]
@@ -118,7 +131,8 @@ def _split(reports: Sequence[Report], condition: str, high: bool) -> tuple[str, 
     if best is None:
         return None
     _, name, edge, n_hit, n_side = best
-    return f"{name} {'>=' if high else '<='} {_show(edge)}", f"({condition}: {n_hit} of {n_side})"
+    bound = _show(edge, "down" if high else "up")
+    return f"{name} {'>=' if high else '<='} {bound}", f"({condition}: {n_hit} of {n_side})"
 
 
 def _range(reports: Sequence[Report], words: tuple[str, ...]) -> list[str]:
@@ -166,6 +180,9 @@ def advice(reports: Sequence[Report]) -> list[str]:
             else:
                 out.append(f"{which} {n} runs show {condition}: no setting searched prevents "
                            f"it; {widen}")
+    trend = _score_trend(reports)
+    if trend:
+        out.append(trend)
     ranked = [r for r in ranking(reports) if r.summary.get("best_value") is not None]
     shown = varying(reports)
     if ranked and shown:
@@ -177,6 +194,46 @@ def advice(reports: Sequence[Report]) -> list[str]:
             out.append(f"the best, {best.source}, used {used} ({best.summary.get('monitor')} "
                        f"{best.summary['best_value']:.4g}, {verdict})")
     return out
+
+
+def _score_trend(reports: Sequence[Report]) -> str | None:
+    """The setting the runs' best scores follow, when one clearly does.
+
+    This speaks where verdicts cannot: KerasTuner keeps only each trial's
+    best epoch, so its trials are not judged, but their scores still rank.
+    Spearman's rank correlation between each numeric setting and the best
+    monitored value, over runs that monitor the same series; said only for
+    at least MIN_TREND_RUNS runs and a p-value below TREND_P divided by the
+    number of settings tried (Bonferroni: a random search varies several at
+    once, and one of them correlates by chance).
+    """
+    monitors = [r.summary.get("monitor") for r in reports if r.summary.get("best_value") is not None]
+    if not monitors:
+        return None
+    monitor = max(set(monitors), key=monitors.count)
+    runs = [r for r in reports if r.summary.get("monitor") == monitor
+            and r.summary.get("best_value") is not None]
+    candidates = []
+    for name in varying(runs):
+        pairs = [(v, r.summary["best_value"]) for v, r in _numeric(runs, name)]
+        if len(pairs) >= MIN_TREND_RUNS and len({v for v, _ in pairs}) >= MIN_TREND_RUNS // 2:
+            candidates.append((name, pairs))
+    if not candidates:
+        return None
+    from scipy.stats import spearmanr  # a sweep's last step: never on a single run's path
+
+    best = None
+    for name, pairs in candidates:
+        rho, p = spearmanr([v for v, _ in pairs], [b for _, b in pairs])
+        if math.isfinite(rho) and p < TREND_P / len(candidates) and (best is None or p < best[2]):
+            best = (name, float(rho), float(p), len(pairs))
+    if best is None:
+        return None
+    name, rho, p, n = best
+    sign = 1.0 if _lower_is_better(monitor) else -1.0
+    better = "lower" if sign * rho > 0 else "higher"
+    return (f"{better} {name} scored better: across {n} runs the best {monitor} follows it "
+            f"(Spearman {rho:+.2f}, p = {p:.2g})")
 
 
 def _value(value: object) -> str:

@@ -96,3 +96,27 @@ def test_markdown_says_what_the_callback_did_as_the_text_does():
     r = Report("live run", ("overfitting",), actions=(done,), summary={"epochs": 9})
     assert "epoch 7: lower_learning_rate - val_loss stalled for 3 epochs" in render_text([r])
     assert "- epoch 7: `lower_learning_rate` - val_loss stalled for 3 epochs" in render_markdown([r])
+
+
+def test_sweep_advice_names_the_setting_the_scores_follow_when_verdicts_are_missing():
+    # Hand-built: ten trials not judged (a tuner kept one epoch each); val_loss rises with the
+    # learning rate, units vary at random.
+    units = [32, 64, 16, 64, 32, 16, 64, 32, 16, 64]
+    runs = [Report(f"t{i}", (), (), (), (), (), {"epochs": 1, "monitor": "val_loss",
+                                                "best_value": 0.2 + 0.1 * i, "best_epoch": 3.0,
+                                                "params": {"learning_rate": 1e-4 * 2 ** i,
+                                                           "units": units[i]}})
+            for i in range(10)]
+    said = advice(runs)
+    assert any(line.startswith("lower learning_rate scored better: across 10 runs")
+               for line in said), said
+    assert not any("units scored" in line for line in said)
+    # too few runs to say it
+    assert not any("scored better" in line for line in advice(runs[:5]))
+
+
+def test_sweep_bounds_round_so_the_run_itself_stays_inside():
+    from diagnose.sweep import _show
+
+    assert _show(0.500566, "down") == "0.5" and _show(0.500566, "up") == "0.501"
+    assert _show(0.00456012) == "0.00456"

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .batch import Item
 
 # Files a directory argument contributes (TensorBoard log dirs are found by layout).
-LOG_SUFFIXES = (".csv", ".log", ".json")
+LOG_SUFFIXES = (".csv", ".log", ".json", ".jsonl")
 # More files than this on a terminal: show a progress bar on stderr.
 PROGRESS_MIN_FILES = 30
 # An error line longer than this is cut: a log can make a message as long as it likes.

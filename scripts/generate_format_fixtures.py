@@ -132,10 +132,21 @@ def trainer_states(history: dict, batches: list[dict], steps: int, lr: float) ->
         json.dumps(state(train_entries + [summary], float(epochs)), indent=2))
 
 
+# What this script writes; fixtures/formats/ also holds other scripts' fixtures
+# (scripts/generate_console_fixtures.py), which a rerun must leave alone.
+OWN = ("lightning_step_epoch.csv", "lightning_old_step_only.csv", "lightning_slash_names.csv",
+       "trainer_state.json", "trainer_state_resumed.json", "trainer_state_no_eval.json",
+       "tensorboard")
+
+
 def main() -> None:
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in OWN:
+        old = OUT / name
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
     history, batches, steps = train("digits", epochs=8, lr=1e-3, seed=1)
     lightning_files(history, batches, steps, 1e-3)
     trainer_states(history, batches, steps, 1e-3)

@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{role}-col", metavar="NAME",
                        help=f"with --long, the column holding the {role} (e.g. {example}; "
                             "default: detected)")
+    p.add_argument("--watch", action="store_true",
+                   help="follow one growing log (CSVLogger, Lightning, JSON Lines, a console "
+                        "capture) and print each new finding once, as the live callback would; "
+                        "Ctrl-C ends it with the report; with --fail-on, exit 1 at the first "
+                        "matching finding")
+    p.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                   help="with --watch, seconds between looks at the file (default 0.2)")
     p.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
                    help="diagnose on N processes (default: every core); the output is the same, "
                         "in the same order")
@@ -276,6 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .batch import default_jobs, diagnose_items
     from .engine import Options
 
+    if args.watch and (len(args.paths) != 1 or args.paths[0] == STDIN or
+                       _is_dir(Path(args.paths[0])) or args.paths[0].startswith(MLFLOW)):
+        sys.stderr.write("diagnose: --watch follows one log file: give exactly one\n")
+        return 2
+
     load_options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
                                       "max_bytes": args.max_bytes}.items() if v is not None}
     engine_options = {k: v for k, v in {
@@ -288,6 +300,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"diagnose: error: {_one_line(str(exc))}\n")
         return 2
     debug = args.debug or bool(os.environ.get("DIAGNOSE_DEBUG"))
+    if args.watch:
+        from .watch import INTERVAL, watch
+
+        interval = INTERVAL if args.interval is None else args.interval
+        if not (0 < interval <= 3600):
+            sys.stderr.write(f"diagnose: --interval must be a number of seconds in (0, 3600], "
+                             f"got {args.interval}\n")
+            return 2
+        return watch(args.paths[0], fail_on=frozenset(fail_on), interval=interval,
+                     load_options=load_options, engine_options=engine_options,
+                     color=_color_wanted(args.no_color))
 
     try:
         items = list(gather(args))

@@ -24,6 +24,7 @@ from absl import logging
 
 from ..engine import Analyzer, Options
 from ..fixes import BLOWUP_RULES, MIN_PATIENCE
+from ..live import Notices
 from ..render import verdict
 from ..report import Action, Finding, Report, count
 from . import optimizer as optimizers
@@ -45,9 +46,6 @@ ACTIONS = ("warn", "act")
 # the units or knocked the model back to chance): acted on at once. The
 # engine's own list, so a blow-up the report sizes as one is acted on as one.
 BLOW_UP_RULES = tuple(BLOWUP_RULES)
-# Findings that describe every run in progress ("still improving: train longer"):
-# news only once training has ended, so the final report says them, no notice.
-UNTIL_THE_END = ("still-improving",)
 # Plateau reductions in a row that brought no new best before the callback
 # stops the run. On 11 fixture and mild-overfitting runs (two-head model, MAE
 # regression, class weights) no second or third cut ever found a new best:
@@ -510,16 +508,9 @@ class DiagnoseCallback(keras.callbacks.Callback):
 
     # --- saying ---------------------------------------------------------------
     def _announce(self, epoch: int, report: Report) -> None:
-        for condition in report.conditions:
-            if condition == "healthy" or condition in self.first_seen:
-                continue
-            findings = [f for f in report.findings
-                        if f.condition == condition and f.rule not in UNTIL_THE_END]
-            if not findings:
-                continue
-            self.first_seen[condition] = epoch + 1
-            finding = findings[0]
-            self._announced = f"{condition} ({finding.rule}): {finding.message}"
+        # The same notices, at the same epochs, as diagnose --watch gives (diagnose.live).
+        for notice in self._notices.update(epoch + 1, report):
+            self._announced = notice.text
             self._say(f"\nEpoch {epoch + 1}: DiagnoseCallback: {self._announced}")
 
     def _record(self, epoch: int, action: str, params: dict, reason: str) -> None:
@@ -632,7 +623,12 @@ class DiagnoseCallback(keras.callbacks.Callback):
         self._told: list[str] = []  # this epoch's notices, for TensorBoard
         self._board_entry: tuple[int | None, list[str]] = (None, [])  # the last one written
         self.actions: list[Action] = []
-        self.first_seen: dict[str, int] = {}  # condition -> 1-based epoch it was first reported
+        self._notices = Notices()
+
+    @property
+    def first_seen(self) -> dict[str, int]:
+        """Condition -> the 1-based epoch it was first reported."""
+        return self._notices.first_seen
 
 
 def _print(text: str) -> None:

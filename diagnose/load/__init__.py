@@ -59,7 +59,7 @@ _modules: dict[str, ModuleType | None] = {}
 
 
 def load(source: Any, *, format_in: str | None = None, segment: int | None = None,
-         max_bytes: int = MAX_BYTES) -> Run:
+         max_bytes: int = MAX_BYTES, data: bytes | None = None) -> Run:
     """Read a training log into a Run.
 
     Args:
@@ -73,6 +73,9 @@ def load(source: Any, *, format_in: str | None = None, segment: int | None = Non
             negative from the end; the last by default.
         max_bytes: the most bytes read from one file (256 MB by default);
             a larger file is refused with a LogError.
+        data: the file's bytes, read already (``diagnose --watch`` reads a
+            growing log up to its last complete line); ``source`` is then its
+            path, used for detection and in messages, and not read.
 
     Returns:
         The normalized run; ``run.notes`` says what the loader decided
@@ -95,7 +98,7 @@ def load(source: Any, *, format_in: str | None = None, segment: int | None = Non
         choose_segment(segment, 1, source.source)
         return source
     if isinstance(source, (str, os.PathLike)):
-        return _guarded(_load_path, Path(source), format_in, segment, max_bytes)
+        return _guarded(_load_path, Path(source), format_in, segment, max_bytes, data)
     if format_in is not None:
         raise LogError(type(source).__name__, f"format_in={format_in!r} applies to files only")
     from .history import from_object
@@ -132,13 +135,14 @@ def _name(source: Any) -> str:
     return _describe(source)
 
 
-def _load_path(path: Path, format_in: str | None, segment: int | None, max_bytes: int) -> Run:
+def _load_path(path: Path, format_in: str | None, segment: int | None, max_bytes: int,
+               given: bytes | None = None) -> Run:
     source = display_name(path)
     try:
         is_dir = str(path) != "-" and path.is_dir()
     except (OSError, ValueError) as exc:
         raise LogError(repr(source), f"cannot be read ({exc})") from None
-    data = None if is_dir else read_input(path, max_bytes)
+    data = None if is_dir else given if given is not None else read_input(path, max_bytes)
     if format_in is not None:
         module = _module(format_in, source, required=True)
         return module.load(path, segment=segment, data=data, max_bytes=max_bytes)

@@ -17,6 +17,8 @@ from .report import Report
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse")
 # Settings that hold a learning rate, by name.
 RATE_NAMES = ("learning_rate", "lr")
+# Params that name a run rather than set it.
+IDENTITY_NAMES = frozenset({"run_name", "run_id", "trial_id", "name"})
 # Settings that regularize, and settings that size the model, by a word in their name.
 REGULARIZATION_WORDS = ("dropout", "l1", "l2", "weight_decay", "reg", "noise")
 CAPACITY_WORDS = ("units", "filters", "layers", "width", "hidden", "depth", "neurons", "dim")
@@ -80,12 +82,23 @@ def _number(value: object) -> float | None:
 
 
 def varying(reports: Sequence[Report]) -> list[str]:
-    """The settings whose value differs between runs: learning rate first, then by name."""
-    values: dict[str, set] = {}
+    """The settings whose value differs between runs: learning rate first, then by name.
+
+    A run's name is no setting: a text value that differs on every run (an MLflow
+    ``run_name``) is left out, as are the names in :data:`IDENTITY_NAMES`.
+    """
+    values: dict[str, list] = {}
     for r in reports:
         for name, value in settings(r).items():
-            values.setdefault(name, set()).add(repr(value))
-    names = [name for name, seen in values.items() if len(seen) > 1]
+            values.setdefault(name, []).append(value)
+    names = []
+    for name, seen in values.items():
+        distinct = {repr(v) for v in seen}
+        if len(distinct) < 2 or name in IDENTITY_NAMES:
+            continue
+        if len(distinct) == len(seen) > 2 and all(_number(v) is None for v in seen):
+            continue  # a label per run, not a setting
+        names.append(name)
     return sorted(names, key=lambda n: (n not in RATE_NAMES, n))
 
 

@@ -120,3 +120,11 @@ def test_sweep_bounds_round_so_the_run_itself_stays_inside():
 
     assert _show(0.500566, "down") == "0.5" and _show(0.500566, "up") == "0.501"
     assert _show(0.00456012) == "0.00456"
+
+
+def test_a_runs_name_is_not_a_setting():
+    from diagnose.sweep import varying
+
+    runs = [swept(f"r{i}", ("healthy",), {"run_name": f"bright-fox-{i}", "units": u}, 0.3)
+            for i, u in enumerate([32, 64, 32])]
+    assert varying(runs) == ["units"]

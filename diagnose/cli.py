@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{role}-col", metavar="NAME",
                        help=f"with --long, the column holding the {role} (e.g. {example}; "
                             "default: detected)")
+    p.add_argument("--check", action="store_true",
+                   help="say what was read from each log (series, epochs, directions, segments), "
+                        "what was skipped and why, and what to log next time; no diagnosis")
     p.add_argument("--watch", action="store_true",
                    help="follow one growing log (CSVLogger, Lightning, JSON Lines, a console "
                         "capture) and print each new finding once, as the live callback would; "
@@ -180,6 +183,27 @@ def expand(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
 
 
 MLFLOW = "mlflow:"
+
+
+def _check(paths: Sequence[str], fmt: str, options: dict) -> int:
+    """--check: what each log holds, one block per file; exit 2 when one cannot be read."""
+    from .check import check, check_text
+
+    results, failed = [], False
+    for path, problem in expand(paths):
+        source = "<stdin>" if str(path) == STDIN else str(path)
+        try:
+            if problem is not None:
+                raise LogError(source, problem)
+            results.append(check(str(path), **options))
+        except LogError as exc:
+            failed = True
+            sys.stderr.write(f"diagnose: {_one_line(str(exc))}\n")
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"checks": results}, indent=2, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write("\n".join(check_text(info) for info in results))
+    return 2 if failed else 0
 
 
 def gather(args: argparse.Namespace) -> Iterator[Item]:
@@ -300,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"diagnose: error: {_one_line(str(exc))}\n")
         return 2
     debug = args.debug or bool(os.environ.get("DIAGNOSE_DEBUG"))
+    if args.check:
+        return _check(args.paths, args.format, {**load_options, **engine_options})
     if args.watch:
         from .watch import INTERVAL, watch
 

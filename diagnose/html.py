@@ -73,6 +73,7 @@ white-space:nowrap;display:block}
 .kd details{border-top:1px solid #ddd;padding:4px 0}.kd summary{cursor:pointer}
 .kd .controls{margin:8px 0;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
 .kd .errors{color:#a00}
+.kd ul.warnings{border-left:3px solid #c90;padding-left:24px}.kd ul.warnings>li{margin:3px 0}
 @media print{.kd button.copy,.kd .controls{display:none}.kd details{display:block}}
 """
 
@@ -324,6 +325,11 @@ def _run_html(report: Report, figure: bool | None, anchor: str | None, heading: 
         out.append("<h3>Done during training</h3><ul>")
         out += [f"<li>epoch {_e(f'{a.epoch:g}')}: {_e(a.action)}: {_e(a.reason)}</li>"
                 for a in report.actions]
+        out.append("</ul>")
+    if report.warnings:  # what is wrong with the log, not the training (diagnose.warnings)
+        out.append('<h3>Warnings</h3><ul class="warnings">')
+        out += [f'<li data-kind="{_e(w.kind)}"><code>{_e(w.kind)}</code>'
+                + (f" ({_e(_epochs(w.epochs, w.events))})" if w.epochs else "") + f": {_e(w.message)}</li>" for w in report.warnings]
         out.append("</ul>")
     for title, items in (("Not judged", report.limitations), ("Notes", report.notes)):
         if items:

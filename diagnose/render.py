@@ -109,12 +109,23 @@ def _text_one(report: Report, color: bool) -> list[str]:
     if report.actions:
         lines += ["", "  Done during training"]
         lines += [f"    epoch {_number(a.epoch)}: {a.action} - {a.reason}" for a in report.actions]
+    if report.warnings:
+        lines += ["", "  Warnings"]
+        for w in report.warnings:
+            lines.append(f"  {_warning_head(w)}")
+            lines += _wrap(w.message, 4)
     for title, items in (("Not judged", report.limitations), ("Notes", report.notes)):
         if items:
             lines += ["", _paint(f"  {title}", "2", color)]
             for item in items:
                 lines += [_paint(line, "2", color) for line in _wrap("- " + item, 4)]
     return lines
+
+
+def _warning_head(warning) -> str:
+    """``possible_leakage · epochs 1-60``: the kind and where, as a finding's head line."""
+    where = _epochs(warning.epochs, warning.events)
+    return f"{warning.kind} · {where}" if where else warning.kind
 
 
 def render_text(reports: Iterable[Report], *, color: bool = False) -> str:
@@ -179,6 +190,10 @@ def render_markdown(reports: Iterable[Report], sweep: str | None = None,
             out += ["**Done during training:**", ""]
             out += [f"- epoch {_number(a.epoch)}: `{a.action}` - {_md(a.reason)}"
                     for a in r.actions] + [""]
+        if r.warnings:
+            out += ["**Warnings:**", ""]
+            out += [f"- `{w.kind}`" + (f" ({_epochs(w.epochs, w.events)})" if w.epochs else "")
+                    + f": {_md(w.message)}" for w in r.warnings] + [""]
         for title, items in (("Not judged", r.limitations), ("Notes", r.notes)):
             if items:
                 out += [f"**{title}:**", ""] + [f"- {_md(item)}" for item in items] + [""]

@@ -2,7 +2,8 @@
 
 These are plain immutable values. ``Report.to_dict()`` is the stable JSON
 contract of PRODUCT.md (``source``, ``conditions``, ``findings``, ``fixes``;
-keys may be added, never repurposed). Rendering to text and Markdown lives in
+keys may be added, never repurposed; ``warnings`` was added for what is
+wrong with the log rather than with the training, docs/warnings.md). Rendering to text and Markdown lives in
 :mod:`diagnose.render`.
 """
 
@@ -94,6 +95,53 @@ class Fix:
         }
 
 
+# What a warning can be about (docs/warnings.md says when each is given).
+WARNING_KINDS = (
+    "possible_leakage",  # validation loss far below the training loss all along
+    "went_back",         # an epoch or step logged again after later ones (a resume, a logging bug)
+    "repeated",          # the same epoch logged twice in a row
+    "restarted",         # the counter went back to the start: several runs in one log
+    "skipped",           # epochs or steps missing from the middle of the log
+    "malformed_rows",    # rows or records that could not be read, skipped
+    "partly_logged",     # a series logged on some epochs only, on no validation_freq schedule
+)
+
+
+@dataclass(frozen=True)
+class RunWarning:
+    """Something about the log a person should check, that is no condition of the training.
+
+    A warning never changes the verdict: the curves were judged as read. It
+    says what was seen in the log and why it matters (a leak makes the
+    validation curve meaningless; a resumed run's curve is spliced from two
+    runs; skipped rows are missing points).
+
+    Attributes:
+        kind: one of ``WARNING_KINDS``.
+        message: what was seen and why it matters, in words, with the run's numbers.
+        epochs: where, as 1-based epoch numbers (the x axis of a step-logged run);
+            the first and last of a stretch, or the epochs of separate events.
+        evidence: the numbers behind it (counts, line numbers, ratios).
+        events: True when ``epochs`` are separate places (the first missing
+            epoch of each gap), not the first and last epoch of a stretch.
+    """
+
+    kind: str
+    message: str
+    epochs: tuple[float, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+    events: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "epochs": [_json_number(e) for e in self.epochs],
+            "evidence": _jsonable(self.evidence),
+            "events": self.events,
+        }
+
+
 @dataclass(frozen=True)
 class Action:
     """Something the live callback did to the training run, and why."""
@@ -129,6 +177,10 @@ class Report:
             rate it could not set, a cap it reached).
         summary: headline numbers of the run (epochs, best epoch, final losses).
         actions: what a live callback did during training.
+        warnings: what is wrong with the log rather than with the training
+            (a possible leak, a resumed or restarted counter, skipped epochs,
+            malformed rows, a series logged on some epochs only); never part
+            of the verdict. See :class:`RunWarning`.
         run: the run that was judged, kept so the report can be drawn
             (:meth:`plot`, the HTML page); not part of the JSON contract and
             not compared. None for a report built by hand.
@@ -142,6 +194,7 @@ class Report:
     notes: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
     actions: tuple[Action, ...] = ()
+    warnings: tuple[RunWarning, ...] = ()
     run: Run | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -163,6 +216,7 @@ class Report:
             "notes": list(self.notes),
             "summary": _jsonable(self.summary),
             "actions": [a.to_dict() for a in self.actions],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .report import RunWarning
+
 LEARNING_RATE = "learning_rate"
 VAL_PREFIX = "val_"
 
@@ -50,6 +52,10 @@ class Run:
             (a KerasTuner trial's hyperparameters, an MLflow run's params and
             name): name -> number or string. Reports carry it in
             ``summary["params"]``, and a sweep reads its advice from it.
+        warnings: what the loader saw that is wrong with the log itself (an
+            epoch or step going back, a restarted counter, malformed rows),
+            for the report's ``warnings``; ``notes`` still say what the loader
+            decided about it.
     """
 
     source: str
@@ -61,6 +67,7 @@ class Run:
     format: str = "history"
     notes: tuple[str, ...] = ()
     params: Mapping[str, object] = field(default_factory=dict)
+    warnings: tuple[RunWarning, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.epochs)
@@ -122,6 +129,7 @@ class Run:
             self.format,
             self.notes,
             self.params,
+            self.warnings,
         )
 
 
@@ -152,7 +160,7 @@ def bin_steps(run: Run, bins: int) -> Run:
         series[name], logged[name] = out, mask
     note = f"step-logged run: judged on {len(used)} bins of its x axis (median per bin)"
     return Run(run.source, x, series, logged, {}, "step", run.format, (*run.notes, note),
-               run.params)
+               run.params, run.warnings)
 
 
 def bin_long_run(run: Run, max_points: int) -> Run:
@@ -196,7 +204,7 @@ def bin_long_run(run: Run, max_points: int) -> Run:
     note = (f"long run: judged on {bins:,} bins of {size:,} consecutive epochs (median per "
             f"bin), not on its {n:,} epochs one by one")
     return Run(run.source, epochs, series, logged, infinite, run.granularity, run.format,
-               (*run.notes, note), run.params)
+               (*run.notes, note), run.params, run.warnings)
 
 
 class RunBuilder:

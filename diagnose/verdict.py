@@ -60,8 +60,15 @@ _OVERRULED = {
 
 
 def judge(run: Run, options) -> Report:
-    """The report of ``run``, which it keeps (as judged, before any binning) for drawing."""
-    return replace(conclude(features_of(run, options), options), run=run)
+    """The report of ``run``, which it keeps (as judged, before any binning) for drawing.
+
+    Its ``warnings`` (diagnose.warnings) say what is wrong with the log rather
+    than the training; they never change the verdict.
+    """
+    from .warnings import check
+
+    features = features_of(run, options)
+    return replace(conclude(features, options), run=run, warnings=check(run, features))
 
 
 def features_of(run: Run, options) -> Features:

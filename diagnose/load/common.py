@@ -21,12 +21,14 @@ import re
 import stat
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import LogError
+from ..report import RunWarning
 from ..run import LEARNING_RATE, Run
 
 # Cells that mean "this key was not in the epoch's logs". Keras' CSVLogger
@@ -225,10 +227,13 @@ def make_run(
     format: str,
     notes: Sequence[str] = (),
     granularity: str = "epoch",
+    warnings: Sequence[RunWarning] = (),
 ) -> Run:
     """A Run from a dense table: one row of ``values`` per name, NaN where not logged.
 
     ``logged`` is the matching bool table (None: every value logged).
+    ``warnings`` are what the loader saw wrong with the log (:func:`went_back`,
+    :func:`restarted`, :func:`malformed`), kept on the Run for the report.
     Infinities become NaN with their sign in ``Run.infinite``, exactly as
     :meth:`Run.from_columns` does. The table is copied, so callers may pass views.
     """
@@ -249,7 +254,7 @@ def make_run(
         notes = [*notes, f"the '{LEARNING_RATE}' column is there but holds no number (every "
                  "value NaN or inf): the rate counts as not logged"]
     return Run(source, np.asarray(epochs, dtype=float), series, logged_by_name, infinite,
-               granularity, format, bounded_notes(notes))
+               granularity, format, bounded_notes(notes), warnings=bounded_warnings(warnings))
 
 
 # A log decides how many notes there are and how long the names in them are
@@ -266,6 +271,81 @@ def bounded_notes(notes: Sequence[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
+def bounded_warnings(warnings: Sequence[RunWarning]) -> tuple[RunWarning, ...]:
+    """The warnings, at most MAX_NOTES of them, each message cut to twice MAX_NOTE_CHARS.
+
+    A log decides what they quote (line numbers, names), as it does for notes.
+    """
+    limit = 2 * MAX_NOTE_CHARS
+    return tuple(w if len(w.message) <= limit else replace(w, message=w.message[:limit - 3] + "...")
+                 for w in warnings[:MAX_NOTES])
+
+
+def _span(word: str, first: float, last: float) -> str:
+    """``epoch 5`` or ``epochs 5-7``, numbers as people write them."""
+    a, b = f"{first:g}", f"{last:g}"
+    return f"{word} {a}" if a == b else f"{word}s {a}-{b}"
+
+
+def went_back(word: str, before: float, to: float, last: float, where: str) -> RunWarning:
+    """An epoch or step that went back inside a run: ``to``..``last`` were logged twice.
+
+    ``word`` is "epoch" or "step"; ``before`` the value logged just before it
+    went back; ``where`` says where in the file (``"line 14"``). Numbers are
+    the Run's (1-based epochs, as Keras prints them; steps as logged), so the
+    message and ``epochs`` agree with the rest of the report.
+    """
+    if to == before:
+        return RunWarning(
+            "repeated",
+            f"{word} {to:g} was logged twice in a row ({where}): two loggers writing one "
+            f"file, or a callback that ran twice. The later values are used; if the two "
+            f"differ, one of them is not this run's.",
+            (to,), {word: to, "where": where})
+    return RunWarning(
+        "went_back",
+        f"the {word} went back from {before:g} to {to:g} ({where}), so "
+        f"{_span(word, to, last)} were logged twice: a run resumed from a checkpoint, or a "
+        f"logging bug. The later values are used; the curve joins the resumed run to the "
+        f"first one, and a jump at {word} {to:g} is the resume, not the training.",
+        (to, last), {"from": before, "to": to, "where": where})
+
+
+def restarted(count: int, spans: str, which: str, word: str = "epoch") -> RunWarning:
+    """The counter went back to where the run started: ``count`` runs in one log."""
+    return RunWarning(
+        "restarted",
+        f"the {word} counter starts again inside the log: it holds {count} runs ({spans}), "
+        f"written one after the other. Only {which} is diagnosed (segment=N picks another); "
+        f"if they were meant as one run, resume with initial_epoch so the counter goes on.",
+        (), {"runs": count})
+
+
+def by_line(items: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """(line, why) pairs, one per line (its first reason), in line order."""
+    first: dict[int, str] = {}
+    for line, why in items:
+        first.setdefault(line, why)
+    return sorted(first.items())
+
+
+def malformed(items: Sequence[tuple[int, str]], word: str = "line") -> RunWarning:
+    """Rows that could not be read and were skipped: counted, the first four named.
+
+    A row with two bad values counts once, with the first reason.
+    """
+    items = by_line(items)
+    shown = "; ".join(f"{word} {i}: {why}" for i, why in items[:4])
+    more = f"; and {len(items) - 4} more" if len(items) > 4 else ""
+    n = len(items)
+    return RunWarning(
+        "malformed_rows",
+        f"{n} malformed {word}{'s' if n > 1 else ''} skipped ({shown}{more}): their values are "
+        f"missing from the curves, and a logger that writes broken {word}s may have written "
+        f"wrong numbers too.",
+        (), {"count": n, word + "s": [i for i, _ in items[:100]]})
+
+
 def sparse_run(
     source: str,
     columns: Mapping[str, Mapping[float, float]],
@@ -274,6 +354,7 @@ def sparse_run(
     format: str,
     notes: Sequence[str] = (),
     granularity: str = "epoch",
+    warnings: Sequence[RunWarning] = (),
 ) -> Run:
     """A Run from sparse columns ``{name: {x: value}}``, for logs that write one value at a time.
 
@@ -287,7 +368,7 @@ def sparse_run(
     logged = np.array([[x in columns[n] for x in xs] for n in names], dtype=bool)
     return make_run(source, names, values.reshape(len(names), len(xs)),
                     logged.reshape(len(names), len(xs)), np.array(xs, dtype=float) + offset,
-                    format=format, notes=notes, granularity=granularity)
+                    format=format, notes=notes, granularity=granularity, warnings=warnings)
 
 
 def check_segment(segment) -> None:

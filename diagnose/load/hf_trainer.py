@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import LogError
 from ..run import VAL_PREFIX, Run
-from .common import MAX_BYTES, display_name, parse_json, read_text, sparse_run
+from .common import MAX_BYTES, display_name, parse_json, read_text, sparse_run, went_back
 
 FORMAT = "hf_trainer"
 
@@ -54,6 +55,7 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
     notes: list[str] = []
     skipped: dict[str, str] = {}  # key -> what its first non-number value is
     last_step, resumed = -1.0, False
+    warnings = []
     for index, entry in enumerate(history):
         where = f"key 'log_history', entry {index}"
         if not isinstance(entry, dict):
@@ -77,6 +79,12 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
             # entries share a step, so only going back means a resume):
             # the later entries win.
             resumed = True
+            again = {x: s for x, s in step_of.items() if s >= step}
+            warning = went_back("step", last_step, float(step),
+                                max(again.values(), default=last_step),
+                                f"key 'log_history', entry {index}")
+            # Shown where the entries logged again sit on the run's axis (fractional epochs).
+            warnings.append(replace(warning, epochs=(min(again), max(again)) if again else ()))
             for key in [k for k, s in step_of.items() if s >= step]:
                 del rows[key], step_of[key]
         last_step = float(step) if step is not None else last_step
@@ -111,7 +119,8 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
             columns.setdefault(name, {})[x] = value
     if any(n.startswith(VAL_PREFIX) for n in columns):
         notes.append("Trainer eval_* read as val_*")
-    return sparse_run(source, columns, format=FORMAT, notes=notes, granularity="step")
+    return sparse_run(source, columns, format=FORMAT, notes=notes, granularity="step",
+                      warnings=warnings)
 
 
 def _name(key: str) -> str:

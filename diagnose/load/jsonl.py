@@ -42,6 +42,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,18 @@ from ..errors import LogError
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
 from .common import (
     MAX_BYTES,
+    by_line,
     choose_segment,
     display_name,
     number,
     parse_json,
     read_text,
+    restarted,
     sparse_run,
+    went_back,
+)
+from .common import (
+    malformed as malformed_warning,
 )
 
 FORMAT = "jsonl"
@@ -209,24 +216,38 @@ def build_run(records: Sequence[tuple[int, Mapping]], source: str, *, format: st
         if values:
             rows.append((line, epoch, step, values))
     if malformed:
-        shown = "; ".join(f"{where} {i}: {why}" for i, why in sorted(malformed)[:4])
-        more = f"; and {len(malformed) - 4} more" if len(malformed) > 4 else ""
-        notes.append(f"skipped {len(malformed)} malformed "
-                     f"{where}{'s' if len(malformed) > 1 else ''} ({shown}{more})")
+        bad = by_line(malformed)  # a line with two bad values is one malformed line
+        shown = "; ".join(f"{where} {i}: {why}" for i, why in bad[:4])
+        more = f"; and {len(bad) - 4} more" if len(bad) > 4 else ""
+        notes.append(f"skipped {len(bad)} malformed "
+                     f"{where}{'s' if len(bad) > 1 else ''} ({shown}{more})")
     if not rows:
         raise LogError(source, "no values logged")
     known = [r[1] for r in rows if r[1] is not None]
     by_epoch = epoch_key is not None and bool(known)
     if by_epoch:
         rows = _fill_epochs(rows)
-    segments = _segments(rows, step_key is not None, notes, where)
-    chosen = segments[choose_segment(segment, len(segments), source)]
+    # The Run counts whole 0-based epochs from 1 (see _to_run): warnings say the Run's numbers.
+    offset = 1.0 if (step_key is None and by_epoch and min(known) == 0
+                     and all(float(r[1]).is_integer() for r in rows)) else 0.0
+    segments, went = _segments(rows, step_key is not None, notes, where, offset)
+    index = choose_segment(segment, len(segments), source)
+    chosen = segments[index]
+    warnings = [malformed_warning(malformed, where)] if malformed else []
     if len(segments) > 1:
         spans = ", ".join(f"{where}s {s[0][0]}-{s[-1][0]}" for s in segments)
         which = "the last" if segment is None else f"segment={segment}"
         notes.insert(0, f"file holds {len(segments)} runs appended ({spans}); diagnosing "
                      f"{which}; choose with segment=N (0-based, negative from the end)")
-    return _to_run(chosen, source, format, notes, by_epoch, min(known) if by_epoch else None)
+        warnings.append(restarted(len(segments), spans, f"the last ({spans.rsplit(', ', 1)[-1]})"
+                                  if segment is None else f"segment={segment}",
+                                  "step" if step_key is not None else "epoch"))
+    if step_key is not None and by_epoch:
+        # Said in steps, drawn on an axis of epochs: the message names the steps and lines.
+        went[index] = [replace(w, epochs=()) for w in went[index]]
+    warnings += went[index]
+    return _to_run(chosen, source, format, notes, by_epoch, min(known) if by_epoch else None,
+                   warnings)
 
 
 def _keys(records) -> list[str]:
@@ -346,13 +367,19 @@ def _fill_epochs(rows):
     return out
 
 
-def _segments(rows, by_step: bool, notes: list[str], where: str):
+def _segments(rows, by_step: bool, notes: list[str], where: str, offset: float = 0.0):
     """Split where the step (the epoch in a log without steps) goes back to where the run started;
-    a step going back inside the run is a resume: its later rows replace the earlier."""
+    a step going back inside the run is a resume: its later rows replace the earlier.
+
+    Returns the segments and, for each, the warnings of the steps that went back in it
+    (numbered as the Run numbers them: ``offset`` is added).
+    """
     def position(row):
         return row[2] if by_step else row[1]
 
     segments: list[list] = [[]]
+    went: list[list] = [[]]
+    word = "step" if by_step else "epoch"
     start = last = None
     resumed = 0
     for row in rows:
@@ -360,9 +387,14 @@ def _segments(rows, by_step: bool, notes: list[str], where: str):
         if x is not None and last is not None and x < last:
             if x <= start:
                 segments.append([])
+                went.append([])
                 start = None
             else:
                 resumed += 1
+                again = [position(r) for r in segments[-1]
+                         if position(r) is not None and position(r) >= x]
+                went[-1].append(went_back(word, last + offset, x + offset,
+                                          max(again) + offset, f"{where} {row[0]}"))
                 segments[-1] = [r for r in segments[-1]
                                 if position(r) is None or position(r) < x]
         if x is not None:
@@ -373,11 +405,12 @@ def _segments(rows, by_step: bool, notes: list[str], where: str):
         notes.append(f"the step went back {resumed} time{'s' if resumed > 1 else ''} inside a "
                      "run (a resumed run, or a logging bug): the later rows replace the "
                      "earlier ones")
-    return [s for s in segments if s]
+    kept = [i for i, s in enumerate(segments) if s]
+    return [segments[i] for i in kept], [went[i] for i in kept]
 
 
 def _to_run(rows, source: str, format: str, notes: list[str], by_epoch: bool,
-            first_epoch: float | None) -> Run:
+            first_epoch: float | None, warnings: Sequence = ()) -> Run:
     columns: dict[str, dict[float, list[float]]] = {}
     if by_epoch and all(float(r[1]).is_integer() for r in rows):
         offset = 1.0 if first_epoch == 0 else 0.0
@@ -390,7 +423,7 @@ def _to_run(rows, source: str, format: str, notes: list[str], by_epoch: bool,
             notes.append(f"logged several times per epoch, averaged: {', '.join(averaged)[:200]}")
         dense = {name: {x: (v[-1] if name == LEARNING_RATE else float(np.mean(v)))
                         for x, v in by_x.items()} for name, by_x in columns.items()}
-        return sparse_run(source, dense, format=format, notes=notes)
+        return sparse_run(source, dense, format=format, notes=notes, warnings=warnings)
     # Step-logged: fractional epochs, or steps.
     use_epoch = by_epoch
     for _, epoch, step, values in rows:
@@ -405,11 +438,15 @@ def _to_run(rows, source: str, format: str, notes: list[str], by_epoch: bool,
     xs = sorted({x for by_x in dense.values() for x in by_x})
     if not use_epoch and _one_row_per_epoch(dense, xs):
         notes.append("no epoch key: each step read as one epoch (every step holds every metric)")
-        return sparse_run(source, {n: {x - xs[0] + 1: v for x, v in by_x.items()}
-                                   for n, by_x in dense.items()}, format=format, notes=notes)
+        shift = 1 - xs[0]  # the steps, renumbered as epochs from 1
+        warnings = [replace(w, epochs=tuple(e + shift for e in w.epochs)) for w in warnings]
+        return sparse_run(source, {n: {x + shift: v for x, v in by_x.items()}
+                                   for n, by_x in dense.items()}, format=format, notes=notes,
+                          warnings=warnings)
     if not use_epoch:
         notes.append("no epoch key: the x axis is the step")
-    return sparse_run(source, dense, format=format, notes=notes, granularity="step")
+    return sparse_run(source, dense, format=format, notes=notes, granularity="step",
+                      warnings=warnings)
 
 
 def _one_row_per_epoch(dense: dict[str, dict[float, float]], xs: list[float]) -> bool:

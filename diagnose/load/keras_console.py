@@ -56,10 +56,13 @@ from .common import (
     MAX_BYTES,
     choose_segment,
     display_name,
+    malformed,
     number,
     read_text,
     rename_learning_rate,
+    restarted,
     sparse_run,
+    went_back,
 )
 
 FORMAT = "keras_console"
@@ -159,14 +162,17 @@ def parse(text: str, source: str, *, segment: int | None = None,
         raise LogError(source, "no 'Epoch k/N' line: not Keras console output "
                        "(fit() prints one before each epoch)")
     notes: list[str] = []
-    runs = _runs(epochs, source, notes, cut)
+    went: list[list] = []
+    runs = _runs(epochs, source, notes, cut, went)
     chosen = choose_segment(segment, len(runs), source)
+    warnings = list(went[chosen])
     if len(runs) > 1:
         spans = ", ".join(f"epochs {r[0].number}-{r[-1].number}" if r else "no epoch"
                           for r in runs)
         which = "the last" if segment is None else f"segment={segment}"
         notes.insert(0, f"capture holds {len(runs)} fit() runs ({spans}); diagnosing {which}; "
                      "choose with segment=N (0-based, negative from the end)")
+        warnings.insert(0, restarted(len(runs), f"fit() runs: {spans}", which))
     run = runs[chosen]
     if not run:
         raise LogError(source, "no epoch of this fit() finished: each was cut short "
@@ -178,7 +184,7 @@ def parse(text: str, source: str, *, segment: int | None = None,
     names = rename_learning_rate(list(columns), notes)
     columns = {new: columns[old] for new, old in zip(names, list(columns)) if new is not None}
     notes.append("values as Keras printed them, rounded to 4 decimals")
-    return sparse_run(source, columns, format=FORMAT, notes=notes)
+    return sparse_run(source, columns, format=FORMAT, notes=notes, warnings=warnings)
 
 
 def _progress(fragment: str, line: int) -> _Line | None:
@@ -258,20 +264,31 @@ def _complete(final: _Line, before: _Line | None) -> bool:
     return True
 
 
-def _runs(epochs: list[_Epoch], source: str, notes: list[str], cut: bool) -> list[list[_Epoch]]:
-    """The finished epochs, split into fit() runs where the epoch number goes back."""
+def _runs(epochs: list[_Epoch], source: str, notes: list[str], cut: bool,
+          went: list[list]) -> list[list[_Epoch]]:
+    """The finished epochs, split into fit() runs where the epoch number goes back.
+
+    ``went`` receives, for each run, its warnings: epochs printed again, and
+    epochs whose progress line could not be read (malformed) before the end.
+    """
     runs: list[list[_Epoch]] = [[]]
+    went.append([])
+    unreadable: list[list[tuple[int, str]]] = [[]]
     start: int | None = None
     dropped: list[str] = []
     empty = 0
     for index, epoch in enumerate(epochs):
         if start is not None and epoch.number <= start:
             runs.append([])
+            went.append([])
+            unreadable.append([])
             start = None
         current = runs[-1]
         if start is None:
             start = epoch.number
         elif current and epoch.number <= current[-1].number:
+            went[-1].append(went_back("epoch", current[-1].number, epoch.number,
+                                      current[-1].number, f"line {epoch.line}"))
             notes.append(f"epoch {epoch.number} printed again (line {epoch.line}): a resumed "
                          "fit(); its later epochs replace the earlier ones")
             runs[-1] = current = [e for e in current if e.number < epoch.number]
@@ -287,6 +304,8 @@ def _runs(epochs: list[_Epoch], source: str, notes: list[str], cut: bool) -> lis
         if last and cut and not _complete(final, current[-1].final if current else None):
             final.whole = False  # fewer keys than it should have: cut before the last ones
         if not final.whole or epoch.cut_short:
+            if not (last and cut):
+                unreadable[-1].append((final.line, f"epoch {epoch.number}: a value is not a number"))
             dropped.append(f"dropped epoch {epoch.number} (line {final.line}): cut short "
                            + ("(the capture ends mid-line)" if last and cut else
                               "(a value is not a number)"))
@@ -296,6 +315,9 @@ def _runs(epochs: list[_Epoch], source: str, notes: list[str], cut: bool) -> lis
                            f"batch {final.current} of {final.target}")
             continue
         current.append(epoch)
+    for warnings, bad in zip(went, unreadable):
+        if bad:
+            warnings.append(malformed(bad))
     notes.extend(dropped)
     if empty:
         notes.append(f"{empty} epoch header{'s' if empty > 1 else ''} without a progress line "

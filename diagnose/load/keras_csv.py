@@ -41,6 +41,8 @@ from .common import (
     display_name,
     read_text,
     rename_learning_rate,
+    restarted,
+    went_back,
 )
 
 FORMAT = "keras_csv"
@@ -94,14 +96,19 @@ def parse(text: str, source: str, *, segment: int | None = None) -> Run:
         raise LogError(source, "no data rows under the header", f"line {blocks[0].line}")
     chosen = segments[choose_segment(segment, len(segments), source)]
     notes = list(reader.notes)
+    warnings = []
     if len(segments) > 1:
         spans = ", ".join(_range(s.block.lines[s.rows[0]], s.block.lines[s.rows[-1]])
                           for s in segments)
         which = "the last" if segment is None else f"segment={segment}"
         notes.append(f"file holds {len(segments)} runs appended (rows {spans}); "
                      f"diagnosing {which}; choose with segment=N (0-based, negative from the end)")
+        warnings.append(restarted(len(segments), f"lines {spans}",
+                                  f"the last (lines {spans.rsplit(', ', 1)[-1]})"
+                                  if segment is None else f"segment={segment}"))
     notes.extend(chosen.notes)
-    return _to_run(chosen, source, notes)
+    warnings.extend(chosen.warnings)
+    return _to_run(chosen, source, notes, warnings)
 
 
 # Files longer than this many characters are first tried as a plain table
@@ -172,6 +179,7 @@ class _Segment:
     block: _Block
     rows: np.ndarray  # indices into the block's table
     notes: list[str] = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # RunWarning: epochs logged again
 
 
 class _Reader:
@@ -375,6 +383,10 @@ def _split(block: _Block, source: str) -> list[_Segment]:
             else:
                 kept = [r for r in rows if epochs[r] < epoch]
                 again = rows[len(kept):]
+                current.warnings.append(went_back(  # 1-based, as the Run counts
+                    "epoch", float(epochs[rows[-1]]) + 1, float(epoch) + 1,
+                    float(epochs[again[-1]]) + 1,
+                    f"line {block.lines[i]}, after line {block.lines[rows[-1]]}"))
                 current.notes.append(
                     f"{_span('epoch', int(epoch) + 1, int(epochs[again[-1]]) + 1)} logged again "
                     f"from line {block.lines[i]} on (training resumed); kept the later rows, "
@@ -387,7 +399,7 @@ def _split(block: _Block, source: str) -> list[_Segment]:
     return segments
 
 
-def _to_run(segment: _Segment, source: str, notes: list[str]) -> Run:
+def _to_run(segment: _Segment, source: str, notes: list[str], warnings: list) -> Run:
     block = segment.block
     columns = [j for j in range(len(block.names))
                if j != block.epoch_column and j not in block.ignored]
@@ -405,7 +417,7 @@ def _to_run(segment: _Segment, source: str, notes: list[str]) -> Run:
     epochs = (block.table[rows, block.epoch_column] + 1 if block.epoch_column is not None
               else np.arange(1, len(rows) + 1, dtype=float))
     return make_run(source, [name for name, _ in kept], values, logged, epochs,
-                    format=FORMAT, notes=notes)
+                    format=FORMAT, notes=notes, warnings=warnings)
 
 
 def _lines(text: str) -> list[str]:

@@ -22,7 +22,15 @@ import numpy as np
 
 from ..errors import LogError
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
-from .common import MAX_BYTES, choose_segment, display_name, number, read_text, sparse_run
+from .common import (
+    MAX_BYTES,
+    choose_segment,
+    display_name,
+    number,
+    read_text,
+    restarted,
+    sparse_run,
+)
 
 FORMAT = "lightning_csv"
 
@@ -108,12 +116,17 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
     filled.reverse()
 
     segments = _segments(filled)
+    warnings = []
     if len(segments) > 1:
         chosen = choose_segment(segment, len(segments), source)
         notes.append(f"file holds {len(segments)} runs appended; diagnosing "
                      f"{'the last' if segment is None else f'segment {chosen}'}")
+        spans = ", ".join(f"epochs {seg[0][0] + 1}-{seg[-1][0] + 1}" for seg in segments[:6])
+        more = ", ..." if len(segments) > 6 else ""
+        warnings.append(restarted(len(segments), spans + more,
+                                  "the last" if segment is None else f"segment={segment}"))
         filled = segments[chosen]
-    return _epoch_table(source, filled, notes)
+    return _epoch_table(source, filled, notes, warnings)
 
 
 def _segments(rows: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
@@ -127,7 +140,8 @@ def _segments(rows: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
     return out
 
 
-def _epoch_table(source: str, rows: list[tuple[int, dict]], notes: list[str]) -> Run:
+def _epoch_table(source: str, rows: list[tuple[int, dict]], notes: list[str],
+                 warnings: list = ()) -> Run:
     """One value per epoch and Keras name: ``*_epoch`` values first, else the mean of step values."""
     per_epoch: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for epoch, values in rows:
@@ -155,4 +169,5 @@ def _epoch_table(source: str, rows: list[tuple[int, dict]], notes: list[str]) ->
         notes.append(f"step-logged {', '.join(averaged)} averaged per epoch")
     if renamed:
         notes.append("Lightning names read in Keras' spelling (train_loss -> loss, valid_ -> val_)")
-    return sparse_run(source, columns, offset=1.0, format=FORMAT, notes=notes)
+    return sparse_run(source, columns, offset=1.0, format=FORMAT, notes=notes,
+                      warnings=warnings)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import LogError
+from ..report import RunWarning
 from ..run import LEARNING_RATE, VAL_PREFIX, Run
 from .common import MAX_BYTES, display_name, read_input, sparse_run
 
@@ -53,8 +54,9 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
     dirs = _event_dirs(path) if data is None and path.is_dir() else {"": [path]}
     if not dirs:
         raise LogError(source, "no events.out.tfevents.* files in train/ or validation/")
-    notes: list[str] = []
+    notes = _Notes()
     columns: dict[str, dict[int, float]] = {}
+    again: set[int] = set()  # epochs some series logged more than once (a resumed run)
     for prefix, files in dirs.items():
         if len(files) > 1:
             notes.append(f"{len(files)} event files in {prefix or 'train'}/ merged by epoch "
@@ -64,10 +66,42 @@ def load(path: Path, *, segment: int | None = None, data: bytes | None = None,
             for tag, step, value in _scalars(content, str(file), notes):
                 name = _keras_name(tag, prefix)
                 if name is not None:
-                    columns.setdefault(name, {})[step] = value
+                    column = columns.setdefault(name, {})
+                    if step in column:
+                        again.add(step)
+                    column[step] = value
     if not columns:
         raise LogError(source, "no epoch-level scalars (epoch_loss, epoch_accuracy, ...) in the events")
-    return sparse_run(source, columns, offset=1.0, format=FORMAT, notes=notes)
+    warnings = [_logged_again(sorted(again))] if again else []
+    warnings += [RunWarning(
+        "malformed_rows",
+        f"{file}: {f'{more} records' if more else 'the records'} from byte {at} on are corrupt "
+        f"(a bad checksum, or cut off) and were skipped, {count} read before them: the values "
+        "in them are missing from the curves, and the epochs after them too.",
+        (), {"file": file, "read": count, "unreadable": more, "byte": at})
+        for file, count, more, at in notes.corrupt]
+    return sparse_run(source, columns, offset=1.0, format=FORMAT, notes=notes, warnings=warnings)
+
+
+class _Notes(list):
+    """The run's notes, and the event files whose tail is corrupt: (file, read, unreadable, byte)."""
+
+    def __init__(self):
+        super().__init__()
+        self.corrupt: list[tuple[str, int, int, int]] = []
+
+
+def _logged_again(steps: list[int]) -> RunWarning:
+    """Epochs that event files logged more than once: a run resumed into the same log dir."""
+    first, last = steps[0] + 1, steps[-1] + 1  # the Run counts epochs from 1
+    where = f"epoch {first}" if first == last else f"epochs {first}-{last}"
+    return RunWarning(
+        "went_back",
+        f"{where} {'was' if first == last else 'were'} logged more than once in the event files "
+        f"({len(steps)} epoch{'s' if len(steps) > 1 else ''}): a run resumed from a checkpoint "
+        "into the same log dir, or two runs writing one. The later values are used; the curve "
+        "joins the resumed run to the first one.",
+        (float(first), float(last)), {"epochs": len(steps)})
 
 
 def _event_dirs(path: Path) -> dict[str, list[Path]]:
@@ -114,6 +148,8 @@ def _records(data: bytes, source: str, notes: list[str]) -> Iterator[bytes]:
             of = f" of {count + more}" if more else ""
             notes.append(f"{source}: read {count}{of} records; the rest is corrupt "
                          f"(from byte {at})")
+            if isinstance(notes, _Notes):  # for the warning: which file, how much is lost
+                notes.corrupt.append((source, count, more, at))
             return
         yield data[start:end]
         count += 1

@@ -71,15 +71,21 @@ class Outcome:
 
 
 # What an outcome keeps of a report: all of it with the judged run (to draw it), all of it
-# without the run (an HTML page), or what a sweep reads (verdict, summary, first finding
-# and fix) when the report itself has been rendered already.
+# without the run (an HTML page), or what a sweep reads (the verdict and the summary keys
+# in SWEEP_KEYS) when the report itself has been rendered already.
 KEEP = ("run", "full", "light")
 
 
+# The summary keys a sweep reads (ranking, table, advice): nothing else of a report is kept
+# once it has been written out, so a sweep of 100,000 runs holds a few hundred bytes a run.
+SWEEP_KEYS = ("epochs", "monitor", "best_value", "best_epoch", "learning_rate", "params")
+
+
 def light(report: Report) -> Report:
-    """What a sweep keeps of a report: verdict, summary, first finding and fix; no curves."""
-    return replace(report, findings=report.findings[:1], fixes=report.fixes[:1], limitations=(),
-                   notes=(), actions=(), run=None)
+    """What a sweep keeps of a report: its source, verdict and the summary keys it ranks and
+    advises by (:data:`SWEEP_KEYS`); no findings, fixes or curves."""
+    summary = {k: report.summary[k] for k in SWEEP_KEYS if k in report.summary}
+    return Report(report.source, report.conditions, summary=summary)
 
 
 def render_one(report: Report, fmt: str, color: bool = False) -> str:

@@ -405,9 +405,9 @@ class Writer:
     every run (the sweep, an HTML page) at the end.
 
     Streaming keeps the first output under a second on a folder of 100,000
-    logs and memory flat: the sweep keeps only each run's summary, verdict
-    and first finding and fix. The streamed text is byte for byte what the
-    render functions give for the whole list.
+    logs, and memory small: the sweep keeps only each run's verdict and the
+    few summary keys it ranks by (a few hundred bytes a run). The streamed
+    text is byte for byte what the render functions give for the whole list.
     """
 
     def __init__(self, fmt: str, out, color: bool, several: bool):

@@ -1,6 +1,6 @@
 """What a picture costs: drawing one figure, a sweep page of 1,000 runs, and the cold start.
 
-    python benchmarks/html.py [--runs 1000] [--figures 20] [--repeat 5] [--chromium PATH]
+    python benchmarks/html_pages.py [--runs 1000] [--figures 20] [--repeat 5] [--chromium PATH]
 
 Figures (issue 11), printed as a table:
 
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     from diagnose.figure import has_matplotlib
 
     if not has_matplotlib():
-        print("benchmarks/html.py needs matplotlib: pip install 'keras-diagnose[plot]'",
+        print("benchmarks/html_pages.py needs matplotlib: pip install 'keras-diagnose[plot]'",
               file=sys.stderr)
         return 2
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

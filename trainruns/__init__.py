@@ -5,6 +5,8 @@ A small, self-contained generator for the calibration corpus in
 scikit-learn, or generated here), small Keras models (MLP, Conv1D, Conv2D,
 LSTM/GRU, Embedding), trains each spec of a grid of induced faults next to a
 healthy twin on the same data, and labels every run by its measured OUTCOME.
+``python -m trainruns.signals`` trains a smaller grid whose runs also log the
+gradient norm and the learning rate (``fixtures/signals/``).
 
 It deliberately does not import ``diagnose``: the labels must be independent of
 the tool they are used to test. Run it as ``python -m trainruns --help`` from

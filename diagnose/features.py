@@ -24,7 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from . import curves
-from .metrics import Metric, is_accuracy, metric_names, parse_metric
+from .metrics import GRAD_NORM, Metric, is_accuracy, metric_names, parse_metric
 from .run import LEARNING_RATE, Run
 
 # An accuracy within this fraction of the way from 1/K to perfect is
@@ -290,6 +290,19 @@ class Features:
         x, v = self.run.epochs[ok], lr[ok]
         change = np.flatnonzero(np.abs(np.diff(v)) > 0.01 * np.abs(v[:-1]))
         return [(float(x[i + 1]), float(v[i + 1])) for i in change]
+
+    # --- signals beyond the loss (None when the log does not have them) ---
+    # Their direction means nothing ("min" only so that a Curve can be built):
+    # the rules in diagnose/rules/signals.py read their values, never a "best".
+    @cached_property
+    def grad_norm(self) -> Curve | None:
+        """The global gradient norm per logged point (``grad_norm``): an epoch's mean, or a step's."""
+        return self._curve(GRAD_NORM, "min")
+
+    @cached_property
+    def schedule(self) -> Curve | None:
+        """The logged learning rate as a curve over the run: its schedule."""
+        return self._curve(LEARNING_RATE, "min")
 
     @cached_property
     def regression(self) -> bool:

@@ -236,14 +236,44 @@ BLOWUP_RULES = {
 }
 
 
+# The findings that say the learning-rate schedule, not the base rate, stopped the run.
+SCHEDULE_RULES = ("lr-schedule-collapsed", "lr-zero")
+# The floor a repaired schedule keeps, as a fraction of its peak (CosineDecay's alpha).
+SCHEDULE_FLOOR = 0.1
+
+
+def schedule_fix(finding: Finding) -> Fix:
+    """Fix the schedule's length or floor: a rate that collapsed early needs no other base rate."""
+    ev = finding.evidence
+    peak = ev.get("learning_rate_peak") or None
+    rate = f"{peak:g}" if peak else "initial_rate"
+    when = ("was 0 at every logged epoch" if finding.rule == "lr-zero" else
+            f"was about zero from epoch {epoch_str(ev['collapse_epoch'])} on")
+    return Fix(
+        "fix_lr_schedule",
+        {"initial_learning_rate": peak, "decay_over": "whole_run", "alpha": SCHEDULE_FLOOR,
+         "collapsed_at_epoch": ev["collapse_epoch"]},
+        f"Fix the schedule, not the base rate: the rate {when}. Let the decay span the whole run (Keras "
+        f"schedules count optimizer steps: decay_steps = epochs x steps per epoch, not epochs) "
+        f"and give it a floor ({SCHEDULE_FLOOR:g} of the peak: alpha in CosineDecay, min_lr in "
+        f"ReduceLROnPlateau).",
+        f"steps = epochs * math.ceil(len(x_train) / batch_size)  # optimizer steps, not epochs\n"
+        f"schedule = keras.optimizers.schedules.CosineDecay({rate}, decay_steps=steps, "
+        f"alpha={SCHEDULE_FLOOR:g})",
+        finding.condition)
+
+
 def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding, ...]) -> list[Fix]:
     """The fixes for the conditions found, most useful first.
 
     At most one learning-rate change: lowering it for lr_too_high wins over any
-    raise, and lr_too_low's sized raise over underfitting's modest one.
+    raise, and lr_too_low's sized raise over underfitting's modest one. When
+    the schedule collapsed, the schedule is the fix: no raise of the base rate
+    and no larger model.
     """
     by_rule = {x.rule: x for x in findings}
     fixes: list[Fix] = []
+    schedule = next((by_rule[r] for r in SCHEDULE_RULES if r in by_rule), None)
     if "lr_too_high" in conditions:
         blew_up = [r for r in BLOWUP_RULES if r in by_rule]
         if blew_up:
@@ -274,6 +304,8 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
                          f"optimizer = keras.optimizers.{f.optimizer or DEFAULT_OPTIMIZER}("
                          f"learning_rate=..., clipnorm=1.0)",
                          "lr_too_high", automatic=True))
+    if schedule is not None:
+        fixes.append(schedule_fix(schedule))
     if "overfitting" in conditions:
         stop = early_stopping_fix(f, "overfitting")
         if stop is not None:
@@ -317,7 +349,7 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
                 "keras.layers.Dropout(rate / 2)  # for each Dropout layer\n"
                 "kernel_regularizer=keras.regularizers.L2(l2 / 10)  # for each L2 penalty",
                 "underfitting"))
-        if "stuck-at-chance" in by_rule or "plateau-high" in by_rule:
+        if ("stuck-at-chance" in by_rule or "plateau-high" in by_rule) and schedule is None:
             # No automatic rate raise here: 2-3x on a run held down by a heavy L2
             # penalty made it unstable (4 of 14 held-out runs worse, none cured).
             fixes.append(Fix(
@@ -330,7 +362,7 @@ def fixes_for(f: Features, conditions: tuple[str, ...], findings: tuple[Finding,
                 f"keras.layers.Dense(max(2 * units, {MIN_UNITS}), activation=\"relu\")  "
                 f"# wider hidden layers",
                 "underfitting"))
-    if "lr_too_low" in conditions:
+    if "lr_too_low" in conditions and schedule is None:
         still = by_rule.get("loss-never-moves")
         factor, pace = raise_factor(f)
         if still is not None or pace == 0.0:

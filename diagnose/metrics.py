@@ -118,6 +118,16 @@ def is_accuracy(base: str) -> bool:
     return "acc" in base and "top" not in base
 
 
+# The global gradient norm (the Hugging Face Trainer's ``grad_norm``; a Keras log
+# has it only when a callback writes it, as trainruns/signals.py does), and its
+# largest value per epoch. Like the learning rate, signals from the optimizer,
+# not metrics with a better direction: :class:`~diagnose.features.Features`
+# reads them for the rules in diagnose/rules/signals.py.
+GRAD_NORM = "grad_norm"
+GRAD_NORM_MAX = "grad_norm_max"
+SIGNALS = frozenset({LEARNING_RATE, GRAD_NORM, GRAD_NORM_MAX})
+
+
 def metric_names(names) -> list[Metric]:
-    """Parse every series name except the learning rate."""
-    return [parse_metric(n) for n in names if n != LEARNING_RATE]
+    """Parse every series name except the optimizer's signals (learning rate, gradient norm)."""
+    return [parse_metric(n) for n in names if n not in SIGNALS]

@@ -56,6 +56,10 @@ _OVERRULED = {
     "train-below-val": ("loss-nan", "loss-diverging", "loss-spikes", "loss-oscillating",
                         "loss-exploded", "loss-above-chance", "accuracy-collapse",
                         "loss-never-moves", "loss-flat"),
+    # A rate of zero, or one a schedule took away, freezes the loss: the frozen
+    # loss is then no sign of a blow-up or of a noisy plateau (rules/signals.py).
+    "loss-exploded": ("lr-zero", "lr-schedule-collapsed"),
+    "loss-oscillating": ("lr-zero", "lr-schedule-collapsed"),
 }
 
 

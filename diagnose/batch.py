@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -34,9 +35,11 @@ PARALLEL_MIN_ITEMS = 64
 # Items sent to a worker at a time: large enough that the queue costs nothing
 # next to the work, small enough that output starts at once and stays in order.
 CHUNK = 16
+# Chunks per worker in flight at once (see diagnose_items).
+WINDOW_CHUNKS = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a sweep holds 100,000 of them
 class Item:
     """One run to diagnose: a file path for the worker to read, or a run read already.
 
@@ -64,7 +67,7 @@ class Outcome:
     """
 
     source: str
-    report: Report | None = None
+    report: Report | SweepEntry | None = None  # a SweepEntry when keep="light"
     error: str | None = None
     trace: str | None = None  # the traceback behind an internal error, for --debug
     rendered: str | None = None
@@ -81,11 +84,21 @@ KEEP = ("run", "full", "light")
 SWEEP_KEYS = ("epochs", "monitor", "best_value", "best_epoch", "learning_rate", "params")
 
 
-def light(report: Report) -> Report:
-    """What a sweep keeps of a report: its source, verdict and the summary keys it ranks and
-    advises by (:data:`SWEEP_KEYS`); no findings, fixes or curves."""
+class SweepEntry:
+    """What a sweep keeps of a report once it is written out: the source, the verdict and
+    the summary keys it ranks and advises by (:data:`SWEEP_KEYS`). The sweep's functions
+    read nothing else of a report, so this stands in for one, at a few hundred bytes."""
+
+    __slots__ = ("source", "conditions", "summary")
+
+    def __init__(self, source: str, conditions: tuple[str, ...], summary: dict):
+        self.source, self.conditions, self.summary = source, conditions, summary
+
+
+def light(report: Report) -> SweepEntry:
+    """The :class:`SweepEntry` of ``report``: no findings, fixes or curves."""
     summary = {k: report.summary[k] for k in SWEEP_KEYS if k in report.summary}
-    return Report(report.source, report.conditions, summary=summary)
+    return SweepEntry(report.source, report.conditions, summary)
 
 
 def render_one(report: Report, fmt: str, color: bool = False) -> str:
@@ -181,5 +194,17 @@ def diagnose_items(items: Iterable[Item], jobs: int = 1, *,
     # imported; elsewhere the platform's default (spawn) re-imports it once per worker.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # Flow control: at most WINDOW_CHUNKS chunks per worker are out at a time. Unbounded,
+    # workers that outrun the writer pile their finished outcomes up in this process, and
+    # memory grows with the sweep instead of staying flat.
+    window = threading.BoundedSemaphore(jobs * WINDOW_CHUNKS * CHUNK)
+
+    def fed() -> Iterator[Item]:
+        for item in items:
+            window.acquire()  # on the pool's feeder thread: it waits, the writer does not
+            yield item
+
     with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
-        yield from pool.imap(_judge_in_worker, items, chunksize=CHUNK)
+        for outcome in pool.imap(_judge_in_worker, fed(), chunksize=CHUNK):
+            window.release()
+            yield outcome

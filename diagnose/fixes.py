@@ -180,8 +180,9 @@ def still_best_fix(f: Features) -> Fix | None:
 
 def _lr_change(f: Features, factor: float, spread: float, condition: str, why: str) -> Fix:
     """A learning-rate change by ``factor`` (worth trying from factor/spread to factor*spread),
-    in absolute rates when the run's rate is known."""
-    lr = f.learning_rate
+    in absolute rates when the run's rate is known (and not 0: a warm-up that starts at 0,
+    or a schedule that ends there, gives no rate to multiply)."""
+    lr = f.learning_rate if f.learning_rate is not None and f.learning_rate > 0 else None
     lower = factor < 1
     action = "lower_learning_rate" if lower else "raise_learning_rate"
     verb = "Lower" if lower else "Raise"
@@ -199,8 +200,10 @@ def _lr_change(f: Features, factor: float, spread: float, condition: str, why: s
         code = (f"optimizer.learning_rate = {target:g}  # {times:g} times "
                 f"{'lower' if lower else 'higher'} than this run's")
     else:
+        missing = ("The log's learning rate is 0, a rate nothing can be multiplied from"
+                   if f.learning_rate is not None else "The log has no learning-rate column")
         text = (f"{verb} the learning rate {times:g} times (try {t_low:g}-{t_high:g} times): {why}. "
-                f"The log has no learning-rate column; pass --lr for absolute values.")
+                f"{missing}; pass --lr for absolute values.")
         code = f"optimizer.learning_rate = optimizer.learning_rate * {factor:g}"
     return Fix(action, params, text, code, condition, automatic=True)
 

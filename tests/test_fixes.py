@@ -243,3 +243,19 @@ def test_the_patience_text_says_why_it_is_what_it_is():
     assert stop.params["patience"] == 6
     assert "the longest stretch without a new best before epoch 21 was 5 epochs" in stop.text
     assert " 1 epochs" not in stop.text
+
+
+def test_a_logged_rate_of_zero_gives_factors_not_a_rate_of_zero():
+    # Synthetic: a flat loss logged with a learning rate of 0 (a warm-up that never began).
+    import numpy as np
+
+    from diagnose.run import Run
+
+    n = 30
+    loss = 2.3 - 0.001 * np.arange(n)
+    run = Run.from_columns("synthetic", {"loss": loss, "learning_rate": [0.0] * n})
+    report = diagnose(run)
+    assert report.fixes
+    for fix in report.fixes:
+        assert "from 0 to 0" not in fix.text and "learning_rate = 0 " not in fix.code
+        assert "no learning-rate column" not in fix.text  # it has one, holding 0

@@ -21,8 +21,9 @@ Measured, each in a fresh process:
   workers (``ru_maxrss``), and the same for a tenth of the logs, to show
   whether it grows with the number of runs;
 - Dask: ``diagnose.dask.diagnose_bag`` on a LocalCluster of 2 worker
-  processes, cluster start-up excluded (a cluster is started once and
-  serves many sweeps).
+  processes, the workers writing the reports as JSON lines (as the CLI
+  writes its JSON to a file), cluster start-up excluded (a cluster is
+  started once and serves many sweeps).
 
 Targets (issue 12): >= 1,000 runs/s on 2 cores; Dask within 20% of
 ``--jobs 2``; first output within 2 s; memory flat.
@@ -115,17 +116,25 @@ def dask_rate(folder: Path, workers: int = 2) -> tuple[float, float] | None:
     except ImportError as exc:
         print(f"dask: skipped ({exc}); pip install 'keras-diagnose[dask]'")
         return None
+    import json
+    import logging
+
     paths = sorted(str(p) for p in folder.iterdir())
+    out = Path(tempfile.mkdtemp(prefix="kd-dask-"))
     start = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+            Client(cluster) as client:
         startup = time.perf_counter() - start
         client.run(lambda: __import__("diagnose.api"))  # import once per worker, as a warm cluster has
         start = time.perf_counter()
-        results = kd_dask.diagnose_bag(paths)
-        results = results.compute() if hasattr(results, "compute") else results
+        # As a sweep this size is run on a cluster: the workers write the reports (JSON
+        # lines, one file per partition), rather than sending 100,000 of them to the client.
+        kd_dask.diagnose_bag(paths).map(json.dumps).to_textfiles(str(out / "part-*.jsonl"))
         elapsed = time.perf_counter() - start
-    assert len(results) == len(paths)
+    lines = sum(1 for part in out.iterdir() for _ in part.open())
+    shutil.rmtree(out, ignore_errors=True)
+    assert lines == len(paths), (lines, len(paths))
     return len(paths) / elapsed, startup
 
 
@@ -134,6 +143,9 @@ def main() -> None:
     parser.add_argument("--logs", type=int, default=100_000)
     parser.add_argument("--dir", type=Path, help="where the logs are (made when missing)")
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--only-dask", action="store_true",
+                        help="only the Dask figure, against a --jobs 2 rate given with --jobs2-rate")
+    parser.add_argument("--jobs2-rate", type=float, help="runs/s of --jobs 2, for --only-dask")
     args = parser.parse_args()
 
     temp = None
@@ -150,6 +162,12 @@ def main() -> None:
             generate(folder, args.logs)
             print(f"generated {args.logs:,} logs in {time.perf_counter() - start:.0f} s "
                   f"({sum(p.stat().st_size for p in folder.iterdir()) / 2**20:.0f} MB)")
+        if args.only_dask:
+            rate, startup = dask_rate(folder)
+            ratio = f" ({rate / args.jobs2_rate:.0%} of --jobs 2)" if args.jobs2_rate else ""
+            print(f"dask diagnose_bag, LocalCluster 2 processes: {rate:.0f} runs/s{ratio}; "
+                  f"cluster start {startup:.1f} s, excluded")
+            return
         small = subset(folder, max(args.logs // 10, 1), folder.parent / f"{folder.name}-tenth")
         json_out = folder.parent / "out.json"
 

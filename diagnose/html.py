@@ -361,6 +361,9 @@ def render_html(reports: Sequence[Report], errors: Sequence[tuple[str, str]] = (
         errors_html = ('<h2 class="errors">Could not be read</h2><ul class="errors">'
                        + "".join(f"<li><code>{_e(s)}</code>: {_e(e)}</li>" for s, e in errors)
                        + "</ul>")
+    if not reports:
+        return _page("No training run could be read",
+                     "<h1>No training run could be read</h1>" + errors_html)
     if len(reports) == 1:
         r = reports[0]
         body = ("<h1>Training-run diagnosis</h1>"

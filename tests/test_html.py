@@ -206,3 +206,10 @@ def test_sparkline_marks_the_overfitting_stretch_and_nan_epochs():
     nan = reports(["wine_high_sgd_nan"])[0]
     bad = int((nan.run.logged["loss"] & ~(nan.run.series["loss"] == nan.run.series["loss"])).sum())
     assert sparkline(nan).count('data-kind="nan"') >= bad
+
+
+def test_a_page_of_nothing_readable_says_so_with_the_errors():
+    page = render_html([], errors=[("bad.csv", "bad.csv: line 2: 'abc' is not a number")])
+    parse(page)
+    assert "No training run could be read" in page and "is not a number" in page
+    assert "Sweep of 0 runs" not in page

@@ -65,11 +65,61 @@ def measure(name: str, interval: float, delay: float, folder: Path) -> list[floa
     return [printed[e] - written[e] for e in sorted(printed) if e in written]
 
 
+def fail_on_rates(persist_values=(1, 2, 3, 4, 5)) -> None:
+    """What --fail-on would stop, replayed epoch by epoch on the corpus's confirmed runs.
+
+    For each condition and each persistence (epochs in a row the verdict must hold it; a
+    blow-up stops at once): the share of runs *without* the condition that a watcher would
+    stop, and of runs with it that it catches. Calibration families choose FAIL_PERSIST; the
+    held-out families report it.
+    """
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import labelled
+    from diagnose.engine import Options, diagnose_run
+    from diagnose.watch import _stop_on
+
+    runs = labelled.corpus()
+    for split in ("calibration", "heldout"):
+        replayed = []
+        for case in (r for r in runs if r.split == split):
+            run = case.features.run
+            replayed.append((case.truth, [diagnose_run(run.head(k), Options())
+                                          for k in range(1, len(run) + 1)]))
+        for persist in persist_values:
+            cells = []
+            for condition in ("overfitting", "lr_too_high", "lr_too_low"):
+                false = caught = negatives = positives = 0
+                for truth, reports in replayed:
+                    streaks: dict = {}
+                    import diagnose.watch as watch_module
+
+                    saved, watch_module.FAIL_PERSIST = watch_module.FAIL_PERSIST, persist
+                    try:
+                        stopped = any(_stop_on(r, frozenset({condition}), streaks)
+                                      for r in reports)
+                    finally:
+                        watch_module.FAIL_PERSIST = saved
+                    if condition in truth:
+                        positives += 1
+                        caught += stopped
+                    else:
+                        negatives += 1
+                        false += stopped
+                cells.append(f"{condition}: stops {false}/{negatives} without it "
+                             f"({false / max(negatives, 1):.0%}), catches {caught}/{positives}")
+            print(f"{split:11} persist {persist}: " + " | ".join(cells), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--delay", type=float, default=0.3)
+    parser.add_argument("--fail-on", action="store_true",
+                        help="instead: what --fail-on stops at each persistence, on the corpus")
     args = parser.parse_args()
+    if args.fail_on:
+        fail_on_rates()
+        return
     latencies = []
     with tempfile.TemporaryDirectory() as folder:
         for name in RUNS:

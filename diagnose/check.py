@@ -40,6 +40,11 @@ ADVICE = {
         "log per epoch (CSVLogger) as well as per step: epoch averages are far less noisy, "
         "and EarlyStopping's patience is counted in epochs"),
     "length": "train for more epochs: fewer than 3 finite points have no shape to judge",
+    "tuner": (
+        "keep each trial's curve: KerasTuner's built-in tuners record only the best epoch. "
+        "Report every epoch to the oracle (override Tuner.on_epoch_end to call "
+        "oracle.update_trial(trial.trial_id, logs, step=epoch)), or pass "
+        "keras.callbacks.TensorBoard(log_dir) to search() and diagnose that folder"),
 }
 
 
@@ -133,7 +138,8 @@ def _next_time(run: Run, features, report) -> list[str]:
         advice.append(ADVICE["epochs"])
     main = features.main
     if main is not None and len(main) < 3:
-        advice.append(ADVICE["length"])
+        # A tuner trial of one point trained for longer; it is its record that is short.
+        advice.append(ADVICE["tuner"] if run.format == "kerastuner_trial" else ADVICE["length"])
     return advice
 
 

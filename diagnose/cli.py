@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true",
                    help="follow one growing log (CSVLogger, Lightning, JSON Lines, a console "
                         "capture) and print each new finding once, as the live callback would; "
-                        "Ctrl-C ends it with the report; with --fail-on, exit 1 at the first "
-                        "matching finding")
+                        "Ctrl-C ends it with the report; with --fail-on, exit 1 once the verdict "
+                        "has held the condition 3 epochs in a row (a blow-up at once)")
     p.add_argument("--interval", type=float, default=None, metavar="SECONDS",
                    help="with --watch, seconds between looks at the file (default 0.2)")
     p.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
@@ -185,7 +185,30 @@ def expand(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
 MLFLOW = "mlflow:"
 
 
-def _check(paths: Sequence[str], fmt: str, options: dict) -> int:
+def _refused_combination(args: argparse.Namespace) -> str | None:
+    """Options that cannot work together, said before anything is read (never ignored)."""
+    if args.watch:
+        extra = [flag for flag, given in (("--plot", args.plot), ("-o", args.output),
+                                          ("--check", args.check), ("--long", args.long))
+                 if given]
+        if extra or args.format != "text":
+            shown = ", ".join(extra + ([f"--format {args.format}"] if args.format != "text"
+                                       else []))
+            return (f"--watch prints its notices and final report as text; it does not take "
+                    f"{shown}")
+    if args.check and args.format not in ("text", "json"):
+        return "--check writes text or json (--format json), not " + args.format
+    if args.check and (args.plot or args.long):
+        return "--check says what was read from log files; it does not take --plot or --long"
+    if args.long:
+        folders = [p for p in args.paths if p == STDIN or _is_dir(Path(p))]
+        if folders:
+            return (f"--long reads table files (CSV or Parquet), not {folders[0]!r}: "
+                    "name the files")
+    return None
+
+
+def _check(paths: Sequence[str], fmt: str, options: dict, output: str | None = None) -> int:
     """--check: what each log holds, one block per file; exit 2 when one cannot be read."""
     from .check import check, check_text
 
@@ -200,9 +223,17 @@ def _check(paths: Sequence[str], fmt: str, options: dict) -> int:
             failed = True
             sys.stderr.write(f"diagnose: {_one_line(str(exc))}\n")
     if fmt == "json":
-        sys.stdout.write(json.dumps({"checks": results}, indent=2, allow_nan=False) + "\n")
+        text = json.dumps({"checks": results}, indent=2, allow_nan=False) + "\n"
     else:
-        sys.stdout.write("\n".join(check_text(info) for info in results))
+        text = "\n".join(check_text(info) for info in results)
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"diagnose: cannot write {output}: {exc.strerror or exc}\n")
+            return 2
+    else:
+        sys.stdout.write(text)
     return 2 if failed else 0
 
 
@@ -218,8 +249,11 @@ def gather(args: argparse.Namespace) -> Iterator[Item]:
             yield from _read_runs(name, lambda: _long_runs(name, args))
         else:
             for path, problem in expand([name]):
-                source = "<stdin>" if str(path) == STDIN else str(path)
-                yield Item(source, path=str(path), problem=problem)
+                if str(path) == STDIN:
+                    # Read here: a worker process has no standard input of its own.
+                    yield from _read_runs("<stdin>", lambda: [_stdin_run(args)])
+                else:
+                    yield Item(str(path), path=str(path), problem=problem)
 
 
 def _read_runs(name: str, read) -> Iterator[Item]:
@@ -234,6 +268,14 @@ def _read_runs(name: str, read) -> Iterator[Item]:
                 yield Item(run.source, run=run)
     except LogError as exc:
         yield Item(name, error=str(exc))
+
+
+def _stdin_run(args: argparse.Namespace):
+    from .load import load
+
+    options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
+                                 "max_bytes": args.max_bytes}.items() if v is not None}
+    return load(STDIN, **options)
 
 
 def _mlflow_runs(uri: str, args: argparse.Namespace):
@@ -311,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                        _is_dir(Path(args.paths[0])) or args.paths[0].startswith(MLFLOW)):
         sys.stderr.write("diagnose: --watch follows one log file: give exactly one\n")
         return 2
+    refused = _refused_combination(args)
+    if refused:
+        sys.stderr.write(f"diagnose: {refused}\n")
+        return 2
 
     load_options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
                                       "max_bytes": args.max_bytes}.items() if v is not None}
@@ -325,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = args.debug or bool(os.environ.get("DIAGNOSE_DEBUG"))
     if args.check:
-        return _check(args.paths, args.format, {**load_options, **engine_options})
+        return _check(args.paths, args.format, {**load_options, **engine_options}, args.output)
     if args.watch:
         from .watch import INTERVAL, watch
 
@@ -352,6 +398,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _clear_progress()
         sys.stderr.write(f"diagnose: {_one_line(message)}\n")
 
+    if args.format == "html" and len(items) == 1:
+        from .figure import has_matplotlib
+
+        if not has_matplotlib():  # before the work, and before -o empties a file
+            sys.stderr.write("diagnose: a one-run HTML page draws its figure, which needs "
+                             "matplotlib: install it with pip install 'keras-diagnose[plot]'\n")
+            return 2
     try:
         out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     except OSError as exc:
@@ -481,24 +534,28 @@ class Plotter:
         self.fail = fail
         folder = _plot_target(path)
         if folder == Path("") and len(sources) > 1:
+            # One file asked for, several runs: a folder of that name, in that format.
             self.folder = Path(path).with_suffix("")
-            self.names = image_names(sources)
+            self.names = image_names(sources, Path(path).suffix.lower())
             sys.stderr.write(f"diagnose: {len(sources)} runs: writing one image per run into "
                              f"{self.folder}/\n")
         elif folder == Path(""):
             self.folder, self.names = Path(path).parent, [Path(path).name]
         else:
             self.folder, self.names = folder, image_names(sources)
-        self.ready = False
+        self.ready: bool | None = False  # None: the folder cannot be made (said once)
 
     def draw(self, index: int, report: Report) -> str | None:
         """Draw the report of the ``index``-th input (0-based); the image's path, or None."""
         from .figure import save
 
+        if self.ready is None:
+            return None
         if not self.ready:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                self.ready = None
                 self.fail(str(self.folder), f"{self.folder}: cannot create the folder "
                           f"({exc.strerror or exc})")
                 return None
@@ -506,8 +563,13 @@ class Plotter:
         target = self.folder / self.names[index]
         try:
             save(report, target)
-        except (ValueError, OSError) as exc:
-            self.fail(report.source, f"{report.source}: no figure: {exc}")
+        except ValueError as exc:
+            # Nothing to draw (no loss logged): the run was still diagnosed, so this is
+            # said, not counted as an input error.
+            sys.stderr.write(f"diagnose: no figure for {_one_line(str(exc))}\n")
+            return None
+        except OSError as exc:
+            self.fail(report.source, f"{target}: cannot be written ({exc.strerror or exc})")
             return None
         return str(target)
 
@@ -520,12 +582,21 @@ def _plot_target(path: str) -> Path | None:
     return Path("") if target.suffix.lower() in IMAGE_SUFFIXES else None
 
 
+def _parts(source: str) -> tuple[str, ...]:
+    """A source's path parts, the log's extension dropped (only a log's: ``lr_0.001`` is a
+    folder name, not a stem with a suffix), ``.`` and ``..`` left out."""
+    parts = [p for p in Path(source).parts if p not in (".", "..", "/", os.sep)]
+    if parts and parts[-1].lower().endswith((*LOG_SUFFIXES, ".txt", ".parquet")):
+        parts[-1] = parts[-1].rsplit(".", 1)[0]
+    return tuple(parts) or ("run",)
+
+
 def image_names(sources: Sequence[str], suffix: str = ".png") -> list[str]:
     """One file name per run, unique, from its path: the parts after those all runs share.
 
     ``runs/a/log.csv`` and ``runs/b/log.csv`` become ``a__log.png`` and ``b__log.png``.
     """
-    parts = [Path(s).with_suffix("").parts or ("run",) for s in sources]
+    parts = [_parts(s) for s in sources]
     common = 0
     if len(parts) > 1:
         shortest = min(len(p) for p in parts)

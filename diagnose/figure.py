@@ -16,7 +16,9 @@ hatching, so a grey print reads as well as the screen.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,6 +128,10 @@ def plot(source: Any, ax: Any = None, **options: Any):
         fig = axes[0].figure
     for panel, axis in zip(pic.panels, axes):
         draw_panel(axis, panel, pic)
+    if not pic.step_logged:
+        from matplotlib.ticker import MaxNLocator
+
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
     if ax is None:
         fig.suptitle(_short(pic.title, 90), fontsize=11, color=INK)
         axes[-1].set_xlabel("step (in epochs)" if pic.step_logged else "epoch")
@@ -242,5 +248,15 @@ def _short(text: str, limit: int) -> str:
 
 def save(report: Report, path) -> None:
     """Write ``report``'s figure to ``path``; PNG, SVG or PDF by its extension."""
-    fig = plot(report)
-    fig.savefig(path, dpi=110)
+    with quiet_glyphs():
+        fig = plot(report)
+        fig.savefig(path, dpi=110)
+
+
+@contextlib.contextmanager
+def quiet_glyphs():
+    """A file name in a script the font lacks (CJK, say) costs a box in the title, not a
+    warning per glyph on the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        yield

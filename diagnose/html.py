@@ -170,10 +170,10 @@ def figure_svg(report: Report) -> str:
     """
     import io
 
-    from .figure import _matplotlib, plot
+    from .figure import _matplotlib, plot, quiet_glyphs
 
     matplotlib, _ = _matplotlib()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
+    with matplotlib.rc_context({"svg.fonttype": "none"}), quiet_glyphs():
         fig = plot(report)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight")
@@ -381,10 +381,10 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
     anchors = [f"run-{i}" for i in range(1, len(ranked) + 1)]
     counts = {c: sum(c in r.conditions for r in reports) for c in CONDITIONS}
     out = [f"<h1>Sweep of {len(reports)} runs</h1>"]
-    found = ", ".join(f"{n} {c}" for c, n in counts.items() if n)
-    judged = sum(1 for r in reports if not r.conditions)
-    out.append(f'<p class="summary">{_e(found)}'
-               + (f", {judged} not judged" if judged else "") + "</p>")
+    unjudged = sum(1 for r in reports if not r.conditions)
+    found = [f"{n} {c}" for c, n in counts.items() if n]
+    found += [f"{unjudged} not judged"] if unjudged else []
+    out.append(f'<p class="summary">{_e(", ".join(found))}</p>')
     advice = sweep.advice(reports)
     if advice:
         out.append("<h2>Across runs</h2><ul>" + "".join(f"<li>{_e(a)}</li>" for a in advice)
@@ -437,9 +437,11 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
     draw = figures if figures is not None else (len(reports) <= SWEEP_FIGURES and has_matplotlib())
     out.append("<h2>Each run</h2>")
     if not draw and figures is None:
+        how = ("run <code>diagnose DIR --plot figures/</code>" if has_matplotlib() else
+               "install <code>keras-diagnose[plot]</code> and run <code>diagnose DIR --plot "
+               "figures/</code>")
         out.append(f'<p class="muted">Full figures are drawn for sweeps of up to {SWEEP_FIGURES} '
-                   "runs with matplotlib installed; for every run's figure, run "
-                   "<code>diagnose DIR --plot figures/</code>.</p>")
+                   f"runs with matplotlib installed; for every run's figure, {how}.</p>")
     for anchor, r in zip(anchors, ranked):
         out.append(f'<details data-run="{anchor}" data-conditions='
                    f'"{_e(" ".join(r.conditions))}" data-source="{_e(r.source)}" '

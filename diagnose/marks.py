@@ -141,18 +141,20 @@ def picture(report: Report) -> Picture:
 
     loss = Panel(LOSS, s["loss"])
     pic.panels.append(loss)
-    for name in _pair(run, features, s["loss"]):
+    loss_names = _pair(run, features, s["loss"])
+    for name in loss_names:
         loss.lines += _curve_lines(run, name, features)
-    loss.marks += _bad_values(run, [line.label for line in loss.lines if line.role != "raw"])
+    loss.marks += _bad_values(run, loss_names)
 
     metric = None
     if features.metric_name:
         metric = Panel(METRIC, features.metric_name.removeprefix("val_"))
-        for name in _pair(run, features, features.metric_name):
+        metric_names = _pair(run, features, features.metric_name)
+        for name in metric_names:
             metric.lines += _curve_lines(run, name, features)
-        if metric.lines:
+        metric.marks += _bad_values(run, metric_names)
+        if metric.lines or metric.marks:
             pic.panels.append(metric)
-            metric.marks += _bad_values(run, [ln.label for ln in metric.lines if ln.role != "raw"])
         else:
             metric = None
 
@@ -217,6 +219,10 @@ def picture(report: Report) -> Picture:
     for panel in pic.panels:
         panel.marks = _merge_spans(panel.marks)
         panel.log_y = panel.log_y or _wants_log(panel)
+    if loss.log_y and any(ln.role == "fit" and not np.all(ln.y > 0) for ln in loss.lines):
+        # A fit heading below zero has no place on a log axis: it would fall off the panel.
+        loss.lines = [ln for ln in loss.lines if ln.role != "fit"]
+        loss.marks = [m for m in loss.marks if m.kind != "asymptote"]
     return pic
 
 
@@ -248,6 +254,8 @@ def _pair(run: Run, features, name: str) -> list[str]:
 def _curve_lines(run: Run, name: str, features) -> list[Line]:
     ok = run.logged[name] & np.isfinite(run.series[name])
     x, y = run.epochs[ok], run.series[name][ok]
+    if not len(x):
+        return []  # nothing finite: its NaN/inf ticks say so, a legend entry would not
     role = "val" if name.startswith("val_") else "train"
     if len(x) <= MAX_PLAIN_POINTS or name not in features.run.series:
         return [Line(name, x, y, role)]

@@ -144,8 +144,19 @@ def _split(reports: Sequence[Report], condition: str, high: bool) -> tuple[str, 
     if best is None:
         return None
     _, name, edge, n_hit, n_side = best
+    if n_side == 1:  # one run: say what it had, not a law about a range
+        return f"{name} {_show(edge)}", f"({condition})"
     bound = _show(edge, "down" if high else "up")
     return f"{name} {'>=' if high else '<='} {bound}", f"({condition}: {n_hit} of {n_side})"
+
+
+def _said(split: tuple[str, str], one: str, several: str) -> str:
+    """"the run with learning_rate 0.5 was unstable (lr_too_high)" for one run, "runs with
+    learning_rate >= 0.01 were unstable (lr_too_high: 7 of 9)" for several."""
+    setting, tally = split
+    if ":" not in tally:
+        return f"the run with {setting} {one} {tally}"
+    return f"runs with {setting} {several} {tally}"
 
 
 def _range(reports: Sequence[Report], words: tuple[str, ...]) -> list[str]:
@@ -174,10 +185,10 @@ def advice(reports: Sequence[Report]) -> list[str]:
     out = []
     unstable = _split(reports, "lr_too_high", high=True)
     if unstable:
-        out.append(f"runs with {unstable[0]} were unstable {unstable[1]}")
+        out.append(_said(unstable, "was unstable", "were unstable"))
     slow = _split(reports, "lr_too_low", high=False)
     if slow:
-        out.append(f"runs with {slow[0]} barely moved {slow[1]}")
+        out.append(_said(slow, "barely moved", "barely moved"))
     n = len(reports)
     for condition, words, widen in (
             ("overfitting", REGULARIZATION_WORDS,
@@ -212,14 +223,19 @@ def advice(reports: Sequence[Report]) -> list[str]:
 def _score_trend(reports: Sequence[Report]) -> str | None:
     """The setting the runs' best scores follow, when one clearly does.
 
-    This speaks where verdicts cannot: KerasTuner keeps only each trial's
-    best epoch, so its trials are not judged, but their scores still rank.
+    This speaks where verdicts cannot, and only there (at least half the
+    runs not judged): KerasTuner keeps only each trial's best epoch, so its
+    trials are not judged, but their scores still rank. Where verdicts
+    exist they say more, and a trend over settings searched together can be
+    confounded (the low-dropout trials were also the extreme rates).
     Spearman's rank correlation between each numeric setting and the best
     monitored value, over runs that monitor the same series; said only for
     at least MIN_TREND_RUNS runs and a p-value below TREND_P divided by the
     number of settings tried (Bonferroni: a random search varies several at
     once, and one of them correlates by chance).
     """
+    if sum(1 for r in reports if not r.conditions) * 2 < len(reports):
+        return None  # the verdicts speak for most runs; a score trend could be confounded
     monitors = [r.summary.get("monitor") for r in reports if r.summary.get("best_value") is not None]
     if not monitors:
         return None

@@ -95,7 +95,7 @@ def possible_leakage(features: Features) -> RunWarning | None:
     times = 1 / ratio
     message = (
         f"{val.name} stayed below {train.name} in {n_below} of "
-        f"{count(len(x), 'validated epoch')} and was {times:.3g} times lower over epochs "
+        f"{count(len(x), 'validated epoch')} and was {_times(times)} times lower over epochs "
         f"{x[half]:g}-{x[-1]:g} (median). Dropout, regularization and Keras averaging the "
         f"training loss over the epoch put validation below training in many healthy runs, "
         f"but never this far (at most {1 / CORPUS_MIN_RATIO:.1f} times in {CORPUS_RUNS:,} real "
@@ -240,3 +240,8 @@ def _epoch_list(epochs: np.ndarray, limit: int = 6) -> str:
         parts.append(f"{start:g}" if start == prev else f"{start:g}-{prev:g}")
     shown = ", ".join(parts[:limit]) + (", ..." if len(parts) > limit else "")
     return ("epoch " if len(epochs) == 1 else "epochs ") + shown
+
+
+def _times(ratio: float) -> str:
+    """4.2, 37 or 21,400: never 2.14e+04."""
+    return f"{ratio:.2g}" if ratio < 10 else f"{ratio:,.0f}" if ratio < 1e6 else f"{ratio:.2g}"

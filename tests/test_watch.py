@@ -69,6 +69,8 @@ def test_notices_are_the_callbacks_and_fail_on_exits_1_at_the_first(tmp_path):
     expected = callback_notices(DIVERGING)
     upto = next(i for i, line in enumerate(expected) if "lr_too_high" in line)
     assert watcher.returncode == 1
+    # The notices up to lr_too_high's, as the callback says them; the stop comes once the
+    # verdict has held lr_too_high FAIL_PERSIST epochs (no notice is due in between).
     assert out.splitlines() == expected[:upto + 1]
     assert "not there yet" in err and "lr_too_high found (--fail-on)" in err
 
@@ -89,13 +91,15 @@ def test_a_line_caught_half_written_is_read_when_it_is_complete(tmp_path):
     target = tmp_path / "log.csv"
     lines = DIVERGING.read_text().splitlines(True)
     target.write_text("".join(lines[:4]) + lines[4][:7])  # epoch 4 cut mid-number
-    watcher = start_watcher(target, "--fail-on", "overfitting")
+    watcher = start_watcher(target, "--fail-on", "lr_too_high")
     time.sleep(1.0)
     with open(target, "a") as f:
         f.write(lines[4][7:] + "".join(lines[5:]))
     out, err = watcher.communicate(timeout=60)
     assert watcher.returncode == 1
-    assert out.splitlines() == [x for x in callback_notices(DIVERGING) if "overfitting" in x]
+    expected = callback_notices(DIVERGING)
+    upto = next(i for i, line in enumerate(expected) if "lr_too_high" in line)
+    assert out.splitlines() == expected[:upto + 1]
     assert "Error" not in err and "not a number" not in err
 
 
@@ -116,3 +120,36 @@ def test_watch_takes_exactly_one_file(args, capsys):
 
     assert main(["--watch", *args]) == 2
     assert "exactly one" in capsys.readouterr().err
+
+
+def test_fail_on_waits_for_a_condition_to_hold_and_never_stops_on_underfitting(tmp_path):
+    from diagnose.watch import FAIL_PERSIST, _stop_on
+    from diagnose.report import Finding, Report
+
+    def report(*conditions, rule="loss-spikes"):
+        findings = tuple(Finding(rule, c, (1.0,), {}, "m", 0.9) for c in conditions)
+        return Report("r", conditions, findings)
+
+    streaks: dict = {}
+    fail_on = frozenset({"lr_too_low", "underfitting"})
+    said = [_stop_on(report("lr_too_low", "underfitting"), fail_on, streaks)
+            for _ in range(FAIL_PERSIST)]
+    assert said == [None] * (FAIL_PERSIST - 1) + ["lr_too_low"]
+    streaks.clear()
+    assert all(_stop_on(report("underfitting"), frozenset({"underfitting"}), streaks) is None
+               for _ in range(10))
+    # a blow-up stops at once
+    assert _stop_on(report("lr_too_high", rule="loss-nan"), frozenset({"lr_too_high"}), {}) \
+        == "lr_too_high"
+
+
+def test_a_file_copied_over_in_place_is_followed_from_its_start(tmp_path):
+    target = tmp_path / "log.csv"
+    target.write_text("".join(HEALTHY.read_text().splitlines(True)[:6]))
+    watcher = start_watcher(target, "--fail-on", "lr_too_high")
+    time.sleep(1.5)
+    with open(target, "r+") as f:  # same inode, new content, larger
+        f.write(DIVERGING.read_text())
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 1
+    assert "replaced: following it from its start" in err

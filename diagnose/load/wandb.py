@@ -41,7 +41,8 @@ FORMAT = "wandb_csv"
 
 _INTERNAL = ("_step", "_runtime", "_timestamp")
 _RANGE = re.compile(r"__(MIN|MAX)$")
-_RUN_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>[^ ].*)$")
+# Split at the *last* " - ": a run name may hold one ("exp - lr 0.1"), a metric key does not.
+_RUN_COLUMN = re.compile(r"^(?P<run>.+) - (?P<key>[^ ].*)$")
 
 
 def sniff(path: Path, head: str) -> bool:

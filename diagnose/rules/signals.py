@@ -369,6 +369,8 @@ def loss_oscillation_growing(f, p):
     y, x = t.y[2:], t.x[2:]
     k = len(y) // 3
     floor = 1e-3 * max(t.span, float(np.ptp(t.y)))
+    if floor <= 0:
+        return None  # a loss that never moved has no swing to grow
     early = max(_swing(y[:k]), floor)
     late = max(_swing(y[-k:]), floor)
     growth = late / early

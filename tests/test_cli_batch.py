@@ -97,3 +97,41 @@ def test_long_table_on_the_command_line_gives_each_runs_verdict(tmp_path, capsys
     assert main([str(path), "--long", "--run-col", "run_id"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'run_id'" in err and "trial" in err
+
+
+def test_stdin_is_read_even_when_workers_judge_the_rest(folder):
+    data = (FIXTURES / "digits_overfit_noise.csv").read_bytes()
+    done = subprocess.run([sys.executable, "-m", "diagnose", str(folder), "-", "--jobs", "2",
+                           "--format", "json"], input=data, capture_output=True, timeout=300)
+    doc = json.loads(done.stdout)
+    stdin = [r for r in doc["runs"] if r["source"] == "<stdin>"]
+    assert stdin and stdin[0]["conditions"] == ["overfitting"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--watch", "x.csv", "-o", "out.txt"], "--watch prints"),
+    (["--watch", "x.csv", "--format", "json"], "--format json"),
+    (["--check", "x.csv", "--long"], "--check says"),
+    (["--check", "x.csv", "--format", "html"], "--check writes text or json"),
+], ids=["watch -o", "watch json", "check long", "check html"])
+def test_options_that_cannot_combine_are_refused_not_ignored(args, says, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+
+
+def test_long_with_a_folder_is_refused(tmp_path, capsys):
+    assert main([str(tmp_path), "--long"]) == 2
+    assert "name the files" in capsys.readouterr().err
+
+
+def test_check_writes_to_the_output_file(tmp_path, capsys):
+    target = tmp_path / "check.txt"
+    assert main(["--check", str(FIXTURES / "digits_overfit_noise.csv"), "-o", str(target)]) == 0
+    assert capsys.readouterr().out == "" and "read as keras_csv" in target.read_text()
+
+
+def test_a_loss_that_never_moves_is_diagnosed_not_an_internal_error(tmp_path, capsys):
+    flat = tmp_path / "flat.csv"
+    flat.write_text("epoch,loss,val_loss\n" + "".join(f"{e},0.5,0.6\n" for e in range(30)))
+    assert main([str(flat)]) == 0, capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -121,3 +122,30 @@ def test_image_names_are_unique_and_safe():
     assert image_names(["x/run.csv"]) == ["run.png"]
     assert image_names(["a.csv", "a.json"]) == ["a.png", "a_2.png"]
     assert image_names(["../weird name/<b>.csv", "<stdin>"]) == ["weird_name___b.png", "stdin.png"]
+
+
+def test_image_names_keep_dotted_folder_names_whole():
+    assert image_names(["logs/lr_0.001", "logs/lr_0.01"]) == ["lr_0.001.png", "lr_0.01.png"]
+    assert image_names(["."]) == ["run.png"]
+
+
+@needs_matplotlib
+def test_a_run_with_no_loss_to_draw_is_said_not_counted_as_an_error(tmp_path, capsys):
+    noloss = tmp_path / "noloss.csv"
+    noloss.write_text("epoch,accuracy\n" + "".join(f"{e},{0.5 + e / 100}\n" for e in range(10)))
+    assert main([str(noloss), "--plot", str(tmp_path / "x.png"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "no figure for" in captured.err and "errors" not in json.loads(captured.out)
+
+
+@needs_matplotlib
+def test_plot_svg_for_several_runs_writes_svgs(tmp_path, capsys):
+    assert main([OVERFIT, SPIKES, "--plot", str(tmp_path / "figs.svg")]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "figs").iterdir()) == [".svg", ".svg"]
+
+
+def test_one_run_html_without_matplotlib_leaves_an_existing_file_alone(tmp_path):
+    page = tmp_path / "r.html"
+    page.write_text("an earlier report")
+    done = _without_matplotlib(OVERFIT, "--format", "html", "-o", str(page))
+    assert done.returncode == 2 and page.read_text() == "an earlier report"

@@ -262,8 +262,9 @@ def loss_flat(f, p):
                 "progress": progress, "start": main.head, "final": main.tail}
     if f.learning_rate is not None:
         evidence["learning_rate"] = f.learning_rate
-    message = (f"{main.name} fell at {early.slope:+.3g}/epoch early and still {late.slope:+.3g}/epoch "
-               f"at the end (from {fmt(main.head)} to {fmt(main.tail)}): the curve never bends")
+    message = (f"{main.name} fell by {-early.slope:.3g} per epoch early and still by "
+               f"{-late.slope:.3g} per epoch at the end (from {fmt(main.head)} to "
+               f"{fmt(main.tail)}): the curve never bends")
     return Finding("loss-flat", "lr_too_low", (float(main.x[0]), main.last_epoch), evidence, message,
                    confidence(p.max_bend / max(bend, 1e-3), 2.0))
 

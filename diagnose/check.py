@@ -21,6 +21,7 @@ import numpy as np
 
 from .metrics import parse_metric
 from .report import count
+from .rules.base import epoch_str
 from .run import LEARNING_RATE, VAL_PREFIX, Run
 
 # What to log next time, by what is missing. Each says why it matters.
@@ -148,10 +149,10 @@ def check_text(info: Mapping[str, Any]) -> str:
     x = info["x"]
     if info["granularity"] == "step":
         what = count(info["points"], "logged step")
-        span = f", epochs {_epoch(x[0])} to {_epoch(x[1])}" if x else ""
+        span = f", epochs {epoch_str(x[0])} to {epoch_str(x[1])}" if x else ""
     else:
         what = count(info["points"], "epoch")
-        span = f", {_epoch(x[0])} to {_epoch(x[1])}" if x else ""
+        span = f", {epoch_str(x[0])} to {epoch_str(x[1])}" if x else ""
     lines = [f"{info['source']}: read as {info['format']}: {what}{span}"]
     if info.get("judged_on"):
         lines.append(f"  judged on {info['judged_on']} bins of its x axis (medians per bin)")
@@ -160,7 +161,7 @@ def check_text(info: Mapping[str, Any]) -> str:
     lines.append(f"  {'series':<{width}}  {'values':>6}  {'NaN/inf':>7}  {'epochs':<13}  "
                  "direction, role")
     for s in info["series"]:
-        where = f"{_epoch(s['first'])}-{_epoch(s['last'])}" if s["first"] is not None else "-"
+        where = f"{epoch_str(s['first'])}-{epoch_str(s['last'])}" if s["first"] is not None else "-"
         role = f", {s['role']}" if s["role"] else ""
         lines.append(f"  {s['name']:<{width}}  {s['finite']:>6}  {s['nan_or_inf']:>7}  "
                      f"{where:<13}  {s['direction']}{role}")
@@ -181,9 +182,6 @@ def check_text(info: Mapping[str, Any]) -> str:
     lines += ["", f"  verdict: {verdict} (diagnose {info['source']} for the report)"]
     return "\n".join(lines) + "\n"
 
-
-def _epoch(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
 def _setting(value: Any) -> str:

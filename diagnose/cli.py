@@ -270,12 +270,16 @@ def _read_runs(name: str, read) -> Iterator[Item]:
         yield Item(name, error=str(exc))
 
 
+def _load_options(args: argparse.Namespace) -> dict:
+    """The options that go to the loader, as given."""
+    return {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
+                              "max_bytes": args.max_bytes}.items() if v is not None}
+
+
 def _stdin_run(args: argparse.Namespace):
     from .load import load
 
-    options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
-                                 "max_bytes": args.max_bytes}.items() if v is not None}
-    return load(STDIN, **options)
+    return load(STDIN, **_load_options(args))
 
 
 def _mlflow_runs(uri: str, args: argparse.Namespace):
@@ -358,8 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"diagnose: {refused}\n")
         return 2
 
-    load_options = {k: v for k, v in {"segment": args.segment, "format_in": args.format_in,
-                                      "max_bytes": args.max_bytes}.items() if v is not None}
+    load_options = _load_options(args)
     engine_options = {k: v for k, v in {
         "loss": args.loss, "metric": args.metric, "monitor": args.monitor,
         "learning_rate": args.lr, "select": args.select, "ignore": args.ignore,

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .report import CONDITIONS, Report
-from .render import _epochs, summary_line, verdict
+from .render import _epochs, _number, summary_line, verdict
 
 # A sweep with at most this many runs gets each run's full figure (when
 # matplotlib is installed); a bigger one, the small multiples alone: a figure
@@ -420,7 +420,7 @@ def _sweep_html(reports: Sequence[Report], figures: bool | None) -> str:
             f'<td class="num">{_e(s.get("epochs", ""))}</td><td>{_e(s.get("monitor") or "-")}</td>'
             f'<td class="num" data-sort="{"" if best is None else repr(float(best))}">'
             f'{"-" if best is None else f"{best:.4g}"}</td>'
-            f'<td class="num">{_e(_num(s.get("best_epoch")))}</td>'
+            f'<td class="num">{_e(_number(s.get("best_epoch")))}</td>'
             f'<td>{_e(first.rule) if first else "-"}</td><td>{_e(fix)}</td></tr>')
     out.append("</tbody></table>")
 
@@ -459,11 +459,3 @@ def _param_cell(value) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return f'<td class="num" data-sort="{float(value)!r}">{value:g}</td>'
     return f"<td>{_e(value)}</td>"
-
-
-def _num(value) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"
-

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .render import _number
 from .report import Report, count
 from .run import LEARNING_RATE, Run
 
@@ -177,18 +178,18 @@ def picture(report: Report) -> Picture:
     if monitor and s.get("best_epoch") is not None and mon_panel is not None:
         mon_panel.marks.append(Mark("best", "points", (float(s["best_epoch"]),),
                                     (float(s["best_value"]),),
-                                    f"best {monitor}: epoch {_num(s['best_epoch'])}"))
+                                    f"best {monitor}: epoch {_number(s['best_epoch'])}"))
         stop = s.get("early_stopping") or {}
         if stop.get("stopped_epoch") is not None:
             mon_panel.marks.append(Mark(
                 "early_stop", "vline", (float(stop["stopped_epoch"]),),
                 label=f"EarlyStopping(patience={stop['patience']}) stops: epoch "
-                      f"{_num(stop['stopped_epoch'])}"))
+                      f"{_number(stop['stopped_epoch'])}"))
             kept = stop.get("kept_epoch")
             if kept is not None:
                 mon_panel.marks.append(Mark("kept", "points", (float(kept),),
                                             (_value_at(run, monitor, kept),),
-                                            f"weights it keeps: epoch {_num(kept)}"))
+                                            f"weights it keeps: epoch {_number(kept)}"))
     chance = features.chance
     if chance is not None:
         loss.marks.append(Mark("chance", "hline", y=(chance.loss,),
@@ -208,7 +209,7 @@ def picture(report: Report) -> Picture:
                                    tuple(v for _, v in changes),
                                    f"rate changed ({count(len(changes), 'time')})"))
         # One legend entry for all of them.
-        where = ", ".join(_num(e) for e, _ in changes)
+        where = ", ".join(_number(e) for e, _ in changes)
         loss.marks += [Mark("lr_change", "vline", (e,), label="" if i else
                             f"lr changed: epoch{'s' if len(changes) > 1 else ''} {where}")
                        for i, (e, _) in enumerate(changes)]
@@ -236,7 +237,7 @@ def _merge_spans(marks: list[Mark]) -> list[Mark]:
             merged.append(mark)
             continue
         x = (min(twin.x[0], mark.x[0]), max(twin.x[1], mark.x[1]))
-        where = f"epochs {_num(x[0])}-{_num(x[1])}"
+        where = f"epochs {_number(x[0])}-{_number(x[1])}"
         merged[merged.index(twin)] = Mark(mark.kind, "span", x, label=f"{mark.kind}: {where}",
                                           rule=f"{twin.rule},{mark.rule}")
     return merged
@@ -315,7 +316,7 @@ def _finding_marks(finding, run: Run, features, loss_name: str) -> list[Mark]:
     rule = finding.rule
     if rule == "loss-nan":
         return [Mark("nan_onset", "vline", epochs[:1], rule=rule,
-                     label=f"NaN/inf from epoch {_num(epochs[0])}")]
+                     label=f"NaN/inf from epoch {_number(epochs[0])}")]
     if rule == "loss-spikes":
         name = features.main.name if features.main is not None else loss_name
         ys = tuple(_value_at(run, name, e) for e in epochs)
@@ -323,17 +324,17 @@ def _finding_marks(finding, run: Run, features, loss_name: str) -> list[Mark]:
     if rule == "loss-exploded":
         name = features.main.name if features.main is not None else loss_name
         marks = [Mark("explosion", "points", epochs[:1], (_value_at(run, name, epochs[0]),),
-                      f"blew up in epoch {_num(epochs[0])}", rule)]
+                      f"blew up in epoch {_number(epochs[0])}", rule)]
         frozen = _frozen_stretch(run, name) if ev.get("frozen") else None
         if frozen is not None:
             marks.append(Mark("frozen", "span", frozen, label=f"frozen from epoch "
-                              f"{_num(frozen[0])}", rule=rule))
+                              f"{_number(frozen[0])}", rule=rule))
         return marks
     kind = _SPAN_KIND.get(rule, rule)
     if len(epochs) >= 2 and epochs[-1] > epochs[0]:
-        where = f"epochs {_num(epochs[0])}-{_num(epochs[-1])}"
+        where = f"epochs {_number(epochs[0])}-{_number(epochs[-1])}"
         return [Mark(kind, "span", (epochs[0], epochs[-1]), label=f"{kind}: {where}", rule=rule)]
-    return [Mark(kind, "vline", epochs[:1], label=f"{kind}: epoch {_num(epochs[0])}", rule=rule)]
+    return [Mark(kind, "vline", epochs[:1], label=f"{kind}: epoch {_number(epochs[0])}", rule=rule)]
 
 
 def _frozen_stretch(run: Run, name: str) -> tuple[float, float] | None:
@@ -366,12 +367,7 @@ def _fit_marks(report: Report, features, loss: Panel) -> None:
     y = np.asarray(fit.predict(x), float)
     label = f"fitted decay ({fit.kind}, R² {fit.r2:.2f})"
     if target > end:
-        label += f", projected to epoch {_num(target)}"
+        label += f", projected to epoch {_number(target)}"
     loss.lines.append(Line(label, x, y, "fit"))
     loss.marks.append(Mark("asymptote", "hline", y=(float(fit.asymptote),),
                            label=f"asymptote {fit.asymptote:.4g}"))
-
-
-def _num(value) -> str:
-    value = float(value)
-    return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"

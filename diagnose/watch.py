@@ -37,6 +37,7 @@ from typing import Any, TextIO
 from .errors import LogError
 from .live import Notices
 from .report import Report
+from .rules.base import epoch_str
 
 # Seconds between looks at the file. A stat() is microseconds; this sets the latency.
 INTERVAL = 0.2
@@ -70,9 +71,6 @@ class _State:
     unchanged: int = 0  # polls since the file last changed
     head: bytes = b""  # its first bytes: a file copied over in place changes them
 
-
-def _epoch(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
 def watch(path: str, *, fail_on: frozenset[str] = frozenset(), interval: float = INTERVAL,
@@ -164,7 +162,7 @@ def watch(path: str, *, fail_on: frozenset[str] = frozenset(), interval: float =
                 head = run.head(k)
                 report = diagnose_run(head, options)
                 where = ("Epoch" if head.granularity == "epoch" else "At") + \
-                    f" {_epoch(head.epochs[-1])}"
+                    f" {epoch_str(head.epochs[-1])}"
                 for notice in notices.update(int(round(head.epochs[-1])), report):
                     say(f"{where}: {notice.text}")
                 failing = _stop_on(report, fail_on, streaks)

@@ -110,13 +110,7 @@ def corpus(args) -> int:
         specs = specs[: args.limit]
     by_name = {s.run: s for s in specs}
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name.replace(".jsonl.gz", "") + ".partial.jsonl")
-
-    done = {}
-    if partial.exists():
-        with open(partial) as fh:
-            done = {r["run"]: r for r in map(json.loads, fh) if r["run"] in by_name}
+    partial, done = partial_rows(out, by_name)
     fh = open(partial, "a")
 
     def sink(row):
@@ -179,6 +173,18 @@ def finish(rows: dict, out: Path) -> None:
             gz.write((json.dumps(r) + "\n").encode())
     write_readme(out)
 
+
+
+def partial_rows(out: Path, names) -> tuple[Path, dict]:
+    """The partial file beside ``out`` (``runs.partial.jsonl`` for ``runs.jsonl.gz``) and the
+    rows already in it for the runs in ``names``: what a resumed job need not train again."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name.replace(".jsonl.gz", "") + ".partial.jsonl")
+    done = {}
+    if partial.exists():
+        with open(partial) as fh:
+            done = {r["run"]: r for r in map(json.loads, fh) if r["run"] in names}
+    return partial, done
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m trainruns", description=__doc__.split("\n\n")[0])

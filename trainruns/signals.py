@@ -343,12 +343,9 @@ def main(argv=None) -> int:
             print(f"{run} {secs:.1f}s chance {chance:.4g}\n{csv_text}")
         return 0
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name.replace(".jsonl.gz", "") + ".partial.jsonl")
-    done = {}
-    if partial.exists():
-        with open(partial) as fh:
-            done = {r["run"]: r for r in map(json.loads, fh) if r["run"] in specs}
+    from .cli import partial_rows
+
+    partial, done = partial_rows(out, specs)
     todo = [s for s in specs.values() if s.run not in done]
     print(f"{len(specs)} specs, {len(done)} done, {len(todo)} to train", flush=True)
     t0 = time.time()
